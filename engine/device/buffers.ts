@@ -1,0 +1,130 @@
+// Reference-counted GPU storage with an exact-size pool.
+//
+// A storage released while commands that use it are still unsubmitted goes to `pendingRelease` and is
+// pooled only after the flush that submits them: a later `queue.writeBuffer` into a reused buffer would
+// otherwise land before the earlier commands run (queue writes are ordered against submits, not against
+// commands still sitting in an encoder).
+import { GpuError } from './device.ts';
+
+export const STORAGE_USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+
+export class Storage {
+  refs = 1;
+  /** Id of the unsubmitted batch that last used this buffer, or -1. */
+  usedInBatch = -1;
+  constructor(
+    readonly buffer: GPUBuffer,
+    readonly byteSize: number,
+    private readonly pool: BufferPool,
+  ) {}
+
+  retain(): this {
+    if (this.refs <= 0) throw new Error('Storage.retain: storage was already released');
+    this.refs++;
+    return this;
+  }
+
+  release(): void {
+    if (this.refs <= 0) throw new Error('Storage.release: storage was already released');
+    if (--this.refs === 0) this.pool.free(this);
+  }
+}
+
+export interface MemoryInfo {
+  /** Bytes held by live storages (tensors, optimizer state, anything retained). */
+  live: number;
+  /** Bytes of free buffers kept for reuse. */
+  pooled: number;
+  /** Bytes released but still used by unsubmitted commands; they join the pool at the next flush. */
+  pendingRelease: number;
+  /** Bytes of every GPUBuffer that exists: live + pooled + pendingRelease. */
+  allocated: number;
+  liveBuffers: number;
+  pooledBuffers: number;
+}
+
+export interface PoolOptions {
+  /** Free bytes kept for reuse; buffers freed past this cap are destroyed. */
+  maxPooledBytes: number;
+}
+
+/** Tensor byte sizes are rounded up to 4 bytes; binding sizes must be a multiple of 4. */
+export function roundBytes(n: number): number {
+  return Math.max(4, Math.ceil(n / 4) * 4);
+}
+
+export class BufferPool {
+  private free_ = new Map<number, GPUBuffer[]>();
+  private pending: Storage[] = [];
+  private stats = { live: 0, pooled: 0, pendingRelease: 0, liveBuffers: 0, pooledBuffers: 0 };
+  constructor(
+    private readonly device: GPUDevice,
+    private readonly currentBatch: () => number,
+    public options: PoolOptions = { maxPooledBytes: 2 ** 30 },
+  ) {}
+
+  allocate(byteSize: number, label = 'tensor'): Storage {
+    const size = roundBytes(byteSize);
+    const maxBuffer = this.device.limits.maxBufferSize;
+    if (size > maxBuffer) {
+      throw new GpuError(`allocate(${label}): ${size} bytes exceeds the device's maxBufferSize of ${maxBuffer} bytes`);
+    }
+    let buffer = this.free_.get(size)?.pop();
+    if (buffer) {
+      this.stats.pooled -= size;
+      this.stats.pooledBuffers--;
+    } else {
+      buffer = this.device.createBuffer({ size, usage: STORAGE_USAGE, label });
+    }
+    this.stats.live += size;
+    this.stats.liveBuffers++;
+    return new Storage(buffer, size, this);
+  }
+
+  /** Called by Storage when its last reference goes. */
+  free(storage: Storage): void {
+    this.stats.live -= storage.byteSize;
+    this.stats.liveBuffers--;
+    if (storage.usedInBatch === this.currentBatch()) {
+      this.pending.push(storage);
+      this.stats.pendingRelease += storage.byteSize;
+    } else {
+      this.toPool(storage.buffer, storage.byteSize);
+    }
+  }
+
+  /** After a submit: everything pending may be reused. */
+  onSubmitted(): void {
+    const pending = this.pending;
+    this.pending = [];
+    for (const s of pending) {
+      this.stats.pendingRelease -= s.byteSize;
+      this.toPool(s.buffer, s.byteSize);
+    }
+  }
+
+  private toPool(buffer: GPUBuffer, size: number): void {
+    if (this.stats.pooled + size > this.options.maxPooledBytes) {
+      buffer.destroy();
+      return;
+    }
+    let list = this.free_.get(size);
+    if (!list) this.free_.set(size, (list = []));
+    list.push(buffer);
+    this.stats.pooled += size;
+    this.stats.pooledBuffers++;
+  }
+
+  /** Destroys every pooled buffer (for example between NAS trials whose shapes differ). */
+  trim(): void {
+    for (const list of this.free_.values()) for (const b of list) b.destroy();
+    this.free_.clear();
+    this.stats.pooled = 0;
+    this.stats.pooledBuffers = 0;
+  }
+
+  memory(): MemoryInfo {
+    const s = this.stats;
+    return { ...s, allocated: s.live + s.pooled + s.pendingRelease };
+  }
+}

@@ -1,0 +1,175 @@
+// Records many dispatches into one command encoder and compute pass, and submits them together.
+// Uniforms of a batch are packed into one CPU staging area and uploaded with a single writeBuffer just
+// before the submit; each dispatch binds its own 256-byte-aligned slice.
+import { noteKernel, throwPendingGpuError } from './device.ts';
+import type { BufferPool, Storage } from './buffers.ts';
+
+export interface DispatchBinding {
+  storage: Storage;
+}
+
+export interface QueueStats {
+  dispatches: number;
+  submits: number;
+  readbacks: number;
+}
+
+const UNIFORM_SLOT_ALIGN = 256; // minUniformBufferOffsetAlignment on every adapter we know
+
+export class CommandQueue {
+  batchId = 0;
+  /** Dispatches recorded since the last submit. */
+  pendingDispatches = 0;
+  /** Flush automatically after this many dispatches. */
+  flushThreshold = 256;
+  readonly stats: QueueStats = { dispatches: 0, submits: 0, readbacks: 0 };
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private uniformStaging: Uint8Array;
+  private uniformBuffer: GPUBuffer;
+  private uniformUsed = 0;
+  pool!: BufferPool;
+
+  constructor(
+    private readonly device: GPUDevice,
+    private uniformCapacity = 256 * 1024,
+  ) {
+    this.uniformStaging = new Uint8Array(uniformCapacity);
+    this.uniformBuffer = this.makeUniformBuffer();
+  }
+
+  private makeUniformBuffer(): GPUBuffer {
+    return this.device.createBuffer({
+      size: this.uniformCapacity,
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+      label: 'uniform-ring',
+    });
+  }
+
+  private ensurePass(): GPUComputePassEncoder {
+    if (!this.encoder) this.encoder = this.device.createCommandEncoder();
+    if (!this.pass) this.pass = this.encoder.beginComputePass();
+    return this.pass;
+  }
+
+  private endPass(): GPUCommandEncoder {
+    if (!this.encoder) this.encoder = this.device.createCommandEncoder();
+    if (this.pass) {
+      this.pass.end();
+      this.pass = null;
+    }
+    return this.encoder;
+  }
+
+  /** Reserves a uniform slot of `size` bytes in this batch and returns its offset and the bytes to fill. */
+  private reserveUniform(size: number): { offset: number; bytes: Uint8Array } {
+    const slot = Math.ceil(size / UNIFORM_SLOT_ALIGN) * UNIFORM_SLOT_ALIGN;
+    if (this.uniformUsed + slot > this.uniformCapacity) this.flush();
+    const offset = this.uniformUsed;
+    this.uniformUsed += slot;
+    return { offset, bytes: this.uniformStaging.subarray(offset, offset + size) };
+  }
+
+  dispatch(
+    kernelName: string,
+    pipeline: GPUComputePipeline,
+    storages: Storage[],
+    uniformBytes: Uint8Array | null,
+    workgroups: [number, number, number],
+  ): void {
+    noteKernel(kernelName);
+    const entries: GPUBindGroupEntry[] = storages.map((s, i) => {
+      s.usedInBatch = this.batchId;
+      return { binding: i, resource: { buffer: s.buffer, size: s.byteSize } };
+    });
+    if (uniformBytes) {
+      const { offset, bytes } = this.reserveUniform(uniformBytes.byteLength);
+      bytes.set(uniformBytes);
+      entries.push({
+        binding: storages.length,
+        resource: { buffer: this.uniformBuffer, offset, size: uniformBytes.byteLength },
+      });
+    }
+    const bindGroup = this.device.createBindGroup({
+      layout: pipeline.getBindGroupLayout(0),
+      entries,
+      label: kernelName,
+    });
+    const pass = this.ensurePass();
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, bindGroup);
+    pass.dispatchWorkgroups(workgroups[0], workgroups[1], workgroups[2]);
+    this.stats.dispatches++;
+    if (++this.pendingDispatches >= this.flushThreshold) this.flush();
+  }
+
+  copy(src: Storage, srcOffset: number, dst: Storage, dstOffset: number, size: number): void {
+    src.usedInBatch = this.batchId;
+    dst.usedInBatch = this.batchId;
+    this.endPass().copyBufferToBuffer(src.buffer, srcOffset, dst.buffer, dstOffset, size);
+    this.pendingDispatches++;
+  }
+
+  /** Submits everything recorded so far. */
+  flush(): void {
+    if (!this.encoder) {
+      this.batchId++;
+      this.pool.onSubmitted();
+      return;
+    }
+    const encoder = this.endPass();
+    this.submit(encoder.finish());
+  }
+
+  private submit(commands: GPUCommandBuffer): void {
+    if (this.uniformUsed > 0) {
+      this.device.queue.writeBuffer(this.uniformBuffer, 0, this.uniformStaging, 0, this.uniformUsed);
+    }
+    this.device.queue.submit([commands]);
+    this.stats.submits++;
+    this.encoder = null;
+    this.uniformUsed = 0;
+    this.pendingDispatches = 0;
+    this.batchId++;
+    this.pool.onSubmitted();
+  }
+
+  /** Copies bytes of a storage to the CPU. Submits pending work (once) together with the copy. */
+  async read(storage: Storage, byteOffset: number, byteSize: number): Promise<ArrayBuffer> {
+    const alignedOffset = byteOffset & ~3;
+    const size = Math.ceil((byteOffset + byteSize - alignedOffset) / 4) * 4;
+    const staging = this.device.createBuffer({
+      size,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+      label: 'readback',
+    });
+    storage.usedInBatch = this.batchId;
+    const encoder = this.endPass();
+    encoder.copyBufferToBuffer(storage.buffer, alignedOffset, staging, 0, size);
+    this.submit(encoder.finish());
+    this.stats.readbacks++;
+    try {
+      await staging.mapAsync(GPUMapMode.READ);
+    } catch (e) {
+      throwPendingGpuError();
+      throw e;
+    }
+    throwPendingGpuError();
+    const start = byteOffset - alignedOffset;
+    const out = staging.getMappedRange().slice(start, start + byteSize);
+    staging.unmap();
+    staging.destroy();
+    return out;
+  }
+
+  /** Waits until the GPU has finished everything submitted so far, and surfaces any GPU error. */
+  async sync(): Promise<void> {
+    this.flush();
+    await this.device.queue.onSubmittedWorkDone();
+    throwPendingGpuError();
+  }
+
+  destroy(): void {
+    this.uniformBuffer.destroy();
+  }
+}

@@ -1,0 +1,124 @@
+// Views (metadata only where possible) and their gradients.
+import { apply, type FunctionDef } from '../autograd.ts';
+import { contiguousStrides, shapeString, sizeOf } from '../host.ts';
+import { registerContiguousCopy, Tensor } from '../tensor.ts';
+import { map } from './map.ts';
+
+function copyKernel(t: Tensor): Tensor {
+  return map(t.dtype === 'int32' ? 'copy_i32' : 'copy', 'a', [t]);
+}
+registerContiguousCopy(copyKernel);
+
+const Contiguous: FunctionDef = {
+  name: 'contiguous',
+  forward: (_ctx, [x]) => copyKernel(x),
+  backward: (_ctx, g) => [g],
+};
+
+/** The same values in a dense row-major storage (returns a new view of x if already dense). */
+export function contiguous(x: Tensor): Tensor {
+  if (x.isContiguous()) return alias(x);
+  return apply(Contiguous, [x], undefined);
+}
+
+const Alias: FunctionDef = {
+  name: 'alias',
+  forward: (_ctx, [x]) => x.view(x.shape, x.strides, x.offset),
+  backward: (_ctx, g) => [g],
+};
+function alias(x: Tensor): Tensor {
+  return apply(Alias, [x], undefined);
+}
+
+function resolveShape(op: string, size: number, shape: readonly number[]): number[] {
+  const out = [...shape];
+  const infer = out.indexOf(-1);
+  if (infer >= 0) {
+    const rest = sizeOf(out.filter((_, i) => i !== infer));
+    if (rest === 0 || size % rest !== 0) throw new Error(`${op}: cannot infer -1 in ${shapeString(shape)} for ${size} elements`);
+    out[infer] = size / rest;
+  }
+  if (sizeOf(out) !== size) throw new Error(`${op}: cannot view ${size} elements as ${shapeString(shape)}`);
+  return out;
+}
+
+const Reshape: FunctionDef<{ shape: number[] }> = {
+  name: 'reshape',
+  forward(ctx, [x], { shape }) {
+    ctx.values.inShape = x.shape;
+    const src = x.isContiguous() ? x : copyKernel(x);
+    const out = src.view(shape, contiguousStrides(shape), src.offset);
+    if (src !== x) src.dispose();
+    return out;
+  },
+  backward: (ctx, g) => [reshape(g, ctx.values.inShape as number[])],
+};
+
+export function reshape(x: Tensor, shape: readonly number[]): Tensor {
+  return apply(Reshape, [x], { shape: resolveShape('reshape', x.size, shape) });
+}
+
+const Permute: FunctionDef<{ dims: number[] }> = {
+  name: 'permute',
+  forward: (_ctx, [x], { dims }) =>
+    x.view(
+      dims.map((d) => x.shape[d]),
+      dims.map((d) => x.strides[d]),
+      x.offset,
+    ),
+  backward(_ctx, g, { dims }) {
+    const inverse = new Array<number>(dims.length);
+    dims.forEach((d, i) => (inverse[d] = i));
+    return [permute(g, inverse)];
+  },
+};
+
+export function normaliseAxis(op: string, axis: number, rank: number): number {
+  const a = axis < 0 ? axis + rank : axis;
+  if (!Number.isInteger(a) || a < 0 || a >= Math.max(rank, 1)) {
+    throw new Error(`${op}: axis ${axis} is out of range for rank ${rank}`);
+  }
+  return a;
+}
+
+export function permute(x: Tensor, dims: readonly number[]): Tensor {
+  const norm = dims.map((d) => normaliseAxis('permute', d, x.rank));
+  if (norm.length !== x.rank || new Set(norm).size !== x.rank) {
+    throw new Error(`permute: [${dims}] is not a permutation of the ${x.rank} axes of ${shapeString(x.shape)}`);
+  }
+  return apply(Permute, [x], { dims: norm });
+}
+
+export function transpose(x: Tensor, a = -2, b = -1): Tensor {
+  const dims = x.shape.map((_, i) => i);
+  const i = normaliseAxis('transpose', a, x.rank);
+  const j = normaliseAxis('transpose', b, x.rank);
+  [dims[i], dims[j]] = [dims[j], dims[i]];
+  return permute(x, dims);
+}
+
+const Expand: FunctionDef<{ shape: number[] }> = {
+  name: 'expand',
+  forward(ctx, [x], { shape }) {
+    ctx.values.inShape = x.shape;
+    const lead = shape.length - x.rank;
+    const strides = shape.map((d, i) => (i < lead || x.shape[i - lead] !== d ? 0 : x.strides[i - lead]));
+    return x.view(shape, strides, x.offset);
+  },
+  backward: (ctx, g) => [sumToShapeImpl(g, ctx.values.inShape as number[])],
+};
+
+export function expand(x: Tensor, shape: readonly number[]): Tensor {
+  const lead = shape.length - x.rank;
+  const ok = lead >= 0 && x.shape.every((d, i) => d === 1 || d === shape[i + lead]);
+  if (!ok) throw new Error(`expand: cannot expand ${shapeString(x.shape)} to ${shapeString(shape)}`);
+  return apply(Expand, [x], { shape: [...shape] });
+}
+
+// Set by reduce.ts (which imports this module).
+let sumToShapeImpl: (g: Tensor, shape: readonly number[]) => Tensor = () => {
+  throw new Error('sumToShape not registered');
+};
+export function registerSumToShape(fn: typeof sumToShapeImpl): void {
+  sumToShapeImpl = fn;
+}

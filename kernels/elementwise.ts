@@ -1,0 +1,76 @@
+// Element-wise map over up to three inputs with broadcasting and arbitrary strides.
+//
+// Variants (the cache key): the expression, the arity, the dtypes, and `strided`. The contiguous variant
+// reads element i of every input directly; the strided one turns i into a coordinate (row-major over the
+// output shape, at most rank 8) and each input's offset is sum(coord[d] * stride[d]) + base offset, with
+// stride 0 on broadcast axes. All index math is u32: tensors hold fewer than 2^32 elements (a storage
+// binding is at most 128 MiB on lavapipe, 4 GiB anywhere).
+import { KernelFamily } from '../engine/kernel.ts';
+import { LINEAR_ID, WG } from './prelude.ts';
+
+export type WgslScalar = 'f32' | 'i32' | 'u32';
+
+export interface MapVariant {
+  /** Names the expression; one name, one expression. */
+  name: string;
+  /** WGSL expression over a, b, c (inputs) and s (vec4<f32> scalars); its type must be `out`. */
+  expr: string;
+  inputs: WgslScalar[];
+  out: WgslScalar;
+  strided: boolean;
+}
+
+const NAMES = ['a', 'b', 'c'];
+
+function source(v: MapVariant): string {
+  const arity = v.inputs.length;
+  const bindings = v.inputs
+    .map((t, k) => `@group(0) @binding(${k}) var<storage, read> in_${NAMES[k]}: array<${t}>;`)
+    .join('\n');
+  const args = v.inputs.map((t, k) => `${NAMES[k]}: ${t}`).join(', ');
+  const offsets = ['x', 'y', 'z'];
+  const strided = /* wgsl */ `
+  var rem = i;
+  ${v.inputs.map((_, k) => `var o${k} = params.offsets.${offsets[k]};`).join('\n  ')}
+  for (var d = i32(params.rank) - 1; d >= 0; d--) {
+    let du = u32(d);
+    let size = params.shape[du >> 2u][du & 3u];
+    let coord = rem % size;
+    rem = rem / size;
+    ${v.inputs.map((_, k) => `o${k} += coord * params.stride${k}[du >> 2u][du & 3u];`).join('\n    ')}
+  }`;
+  const contiguous = v.inputs.map((_, k) => `let o${k} = i + params.offsets.${offsets[k]};`).join('\n  ');
+  const call = v.inputs.map((_, k) => `in_${NAMES[k]}[o${k}]`).join(', ');
+  return /* wgsl */ `
+struct Params {
+  n: u32,
+  rank: u32,
+  offsets: vec4<u32>,
+  s: vec4<f32>,
+  shape: array<vec4<u32>, 2>,
+  stride0: array<vec4<u32>, 2>,
+  stride1: array<vec4<u32>, 2>,
+  stride2: array<vec4<u32>, 2>,
+}
+${bindings}
+@group(0) @binding(${arity}) var<storage, read_write> out: array<${v.out}>;
+@group(0) @binding(${arity + 1}) var<uniform> params: Params;
+${LINEAR_ID}
+fn op(${args}${arity ? ', ' : ''}s: vec4<f32>) -> ${v.out} {
+  return ${v.expr};
+}
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lidx: u32) {
+  let i = linear_id(wid, nwg, lidx, ${WG}u);
+  if (i >= params.n) { return; }
+  ${v.strided ? strided : contiguous}
+  out[i] = op(${call}${arity ? ', ' : ''}params.s);
+}`;
+}
+
+export const mapKernels = new KernelFamily<MapVariant>(
+  'map',
+  source,
+  (v) => `${v.name}:${v.inputs.join(',')}->${v.out}${v.strided ? ',strided' : ''}`,
+);
