@@ -1,0 +1,11 @@
+export * from './augment.ts';
+export * from './classification.ts';
+export * from './datasets.ts';
+export * from './detection.ts';
+export * from './idx.ts';
+export * from './loader.ts';
+export * from './pose.ts';
+export * from './rng.ts';
+export * from './segmentation.ts';
+export * from './types.ts';
+export { boxIoU, nonzeroBox, resizeGrey } from './glyphs.ts';
