@@ -32,19 +32,39 @@ export class ForwardCtx implements GradCtx {
   }
 }
 
+/**
+ * One recorded op. Its saved tensors are freed after backward (unless retainGraph) or, when backward never
+ * runs, once nothing can reach the node any more: `holders` counts its output tensor (until disposed) and
+ * the later nodes that take that output as an input.
+ */
 export class GradNode {
   released = false;
+  private holders = 1;
   constructor(
     readonly fn: FunctionDef<any>,
     readonly inputs: readonly Tensor[],
     readonly ctx: ForwardCtx,
     readonly attrs: unknown,
-  ) {}
+  ) {
+    for (const t of inputs) if (t.gradFn) t.gradFn.holders++;
+  }
 
   release(): void {
     for (const t of this.ctx.saved) t.dispose();
     this.ctx.saved.length = 0;
     this.released = true;
+  }
+
+  /** Drops one holder; a node nothing holds frees its saved tensors and lets go of its inputs' nodes. */
+  drop(): void {
+    const work: GradNode[] = [this];
+    // Iterative: disposing the end of a long chain must not recurse once per node.
+    while (work.length) {
+      const node = work.pop()!;
+      if (--node.holders > 0) continue;
+      node.release();
+      for (const t of node.inputs) if (t.gradFn) work.push(t.gradFn);
+    }
   }
 }
 
@@ -80,7 +100,13 @@ export function apply<A>(fn: FunctionDef<A>, inputs: readonly Tensor[], attrs: A
   const needs = inputs.map((t) => gradEnabled && t.requiresGrad);
   const record = needs.some(Boolean) && fn.backward !== undefined;
   const ctx = new ForwardCtx(needs);
-  const out = noGrad(() => fn.forward(ctx, inputs, attrs));
+  let out: Tensor;
+  try {
+    out = noGrad(() => fn.forward(ctx, inputs, attrs));
+  } catch (e) {
+    for (const t of ctx.saved) t.dispose();
+    throw e;
+  }
   if (record) {
     out.requiresGrad = true;
     out.gradFn = new GradNode(fn, inputs, ctx, attrs);
@@ -155,58 +181,76 @@ export function backward(root: Tensor, grad?: Tensor, opts: BackwardOptions = {}
     const order = topoOrder(root);
     const grads = new Map<Tensor, Tensor>();
     grads.set(root, grad ? grad.view(grad.shape, grad.strides, grad.offset, false) : gradHelpers.onesLike(root));
-    for (let k = order.length - 1; k >= 0; k--) {
-      const t = order[k];
-      const g = grads.get(t);
-      grads.delete(t);
-      if (!g) continue;
-      const node = t.gradFn;
-      if (!node) {
-        accumulateLeaf(t, g);
-        continue;
+    try {
+      for (let k = order.length - 1; k >= 0; k--) {
+        const t = order[k];
+        const g = grads.get(t);
+        if (!g) continue;
+        grads.delete(t);
+        if (t.gradFn) propagate(t.gradFn, g, grads, opts);
+        else accumulateLeaf(t, g);
       }
-      if (node.released) {
-        throw new Error(`backward: the graph through '${node.fn.name}' was already freed; pass { retainGraph: true } the first time`);
-      }
-      const returned = tidy(() => node.fn.backward!(node.ctx, g, node.attrs as never));
-      // A backward may hand back `g` itself or one tensor for several inputs; give each its own reference.
-      const seen = new Set<Tensor>([g]);
-      const inputGrads = returned.map((gi) => {
-        if (!gi) return null;
-        if (!seen.has(gi)) {
-          seen.add(gi);
-          return gi;
-        }
-        return gi.view(gi.shape, gi.strides, gi.offset);
-      });
-      g.dispose();
-      if (inputGrads.length !== node.inputs.length) {
-        throw new Error(`backward of '${node.fn.name}' returned ${inputGrads.length} gradients for ${node.inputs.length} inputs`);
-      }
-      node.inputs.forEach((input, i) => {
-        const gi = inputGrads[i];
-        if (!gi) return;
-        if (!input.requiresGrad || !node.ctx.needsInputGrad[i]) {
-          gi.dispose();
-          return;
-        }
-        if (!sameShape(gi.shape, input.shape)) {
-          throw new Error(
-            `backward of '${node.fn.name}': gradient for input ${i} has shape ${shapeString(gi.shape)}, expected ${shapeString(input.shape)}`,
-          );
-        }
-        const prev = grads.get(input);
-        if (prev) {
-          grads.set(input, gradHelpers.add(prev, gi));
-          prev.dispose();
-          gi.dispose();
-        } else {
-          grads.set(input, gi);
-        }
-      });
-      if (!opts.retainGraph) node.release();
+    } finally {
+      // Only reached with entries left when a backward threw: free the gradients still in flight.
+      for (const g of grads.values()) g.dispose();
     }
   });
+}
+
+/** Runs one node's backward on its output gradient `g` (consumed) and adds the results into `grads`. */
+function propagate(node: GradNode, g: Tensor, grads: Map<Tensor, Tensor>, opts: BackwardOptions): void {
+  let returned: (Tensor | null)[];
+  try {
+    if (node.released) {
+      throw new Error(`backward: the graph through '${node.fn.name}' was already freed; pass { retainGraph: true } the first time`);
+    }
+    returned = tidy(() => node.fn.backward!(node.ctx, g, node.attrs as never));
+  } catch (e) {
+    g.dispose();
+    throw e;
+  }
+  // A backward may hand back `g` itself or one tensor for several inputs; give each its own reference.
+  const seen = new Set<Tensor>([g]);
+  const inputGrads = returned.map((gi) => {
+    if (!gi) return null;
+    if (!seen.has(gi)) {
+      seen.add(gi);
+      return gi;
+    }
+    return gi.view(gi.shape, gi.strides, gi.offset);
+  });
+  g.dispose();
+  const problem =
+    inputGrads.length !== node.inputs.length
+      ? `returned ${inputGrads.length} gradients for ${node.inputs.length} inputs`
+      : inputGrads
+          .map((gi, i) =>
+            gi && !sameShape(gi.shape, node.inputs[i].shape)
+              ? `gradient for input ${i} has shape ${shapeString(gi.shape)}, expected ${shapeString(node.inputs[i].shape)}`
+              : '',
+          )
+          .find(Boolean);
+  if (problem) {
+    for (const gi of inputGrads) gi?.dispose();
+    throw new Error(`backward of '${node.fn.name}': ${problem}`);
+  }
+  node.inputs.forEach((input, i) => {
+    const gi = inputGrads[i];
+    if (!gi) return;
+    if (!input.requiresGrad || !node.ctx.needsInputGrad[i]) {
+      gi.dispose();
+      return;
+    }
+    const prev = grads.get(input);
+    if (prev) {
+      grads.set(input, gradHelpers.add(prev, gi));
+      prev.dispose();
+      gi.dispose();
+    } else {
+      grads.set(input, gi);
+    }
+  });
+  if (!opts.retainGraph) node.release();
 }
 
 function accumulateLeaf(leaf: Tensor, g: Tensor): void {

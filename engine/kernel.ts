@@ -138,6 +138,9 @@ export class Kernel {
       }
     }
     if (workgroups[0] * workgroups[1] * workgroups[2] === 0) return;
+    if (!this.uniformSize && Object.keys(uniforms).length) {
+      throw new Error(`kernel '${this.name}': has no uniform struct, but uniforms ${Object.keys(uniforms).join(', ')} were given`);
+    }
     const uniformBytes = this.uniformSize ? this.packUniforms(uniforms) : null;
     noteKernel(this.name);
     rt.queue.dispatch(this.name, this.getPipeline(), storages, uniformBytes, workgroups);
@@ -150,16 +153,24 @@ function describeField(kernel: string, m: any): UniformField {
     if (n === 'u32' || n === 'i32' || n === 'f32') return n;
     throw new Error(`kernel '${kernel}': uniform field '${m.name}' has unsupported type ${n}`);
   };
+  // A vector's component type: vec4<u32> carries it as a format, the shorthands (vec4u, vec4i, vec4f) in the name.
+  const vector = (v: any): { n: number; kind: UniformField['kind'] } => {
+    const short = /^vec([234])([uif])$/.exec(v.name);
+    if (short) return { n: Number(short[1]), kind: ({ u: 'u32', i: 'i32', f: 'f32' } as const)[short[2] as 'u' | 'i' | 'f'] };
+    const n = Number(v.name.slice(3, 4));
+    if (!v.format?.name) throw new Error(`kernel '${kernel}': uniform field '${m.name}' has a vector without a component type`);
+    return { n, kind: scalar(v.format.name) };
+  };
   if (t.name === 'array') {
     const elem = t.format;
-    const per = elem.name.startsWith('vec') ? Number(elem.name.slice(3, 4)) || 4 : 1;
-    if (per !== 1 && per !== 4) throw new Error(`kernel '${kernel}': uniform arrays must hold scalars or vec4s`);
-    if (per === 1) throw new Error(`kernel '${kernel}': uniform arrays of scalars have a 16-byte stride; use vec4`);
-    return { name: m.name, offset: m.offset, kind: scalar(elem.format?.name ?? 'f32'), components: t.count * per };
+    if (!elem.name.startsWith('vec')) throw new Error(`kernel '${kernel}': uniform arrays of scalars have a 16-byte stride; use vec4`);
+    const { n, kind } = vector(elem);
+    if (n !== 4) throw new Error(`kernel '${kernel}': uniform arrays must hold vec4s`);
+    return { name: m.name, offset: m.offset, kind, components: t.count * 4 };
   }
   if (t.name.startsWith('vec')) {
-    const n = Number(t.name.slice(3, 4));
-    return { name: m.name, offset: m.offset, kind: scalar(t.format?.name ?? 'f32'), components: n };
+    const { n, kind } = vector(t);
+    return { name: m.name, offset: m.offset, kind, components: n };
   }
   return { name: m.name, offset: m.offset, kind: scalar(t.name), components: 1 };
 }

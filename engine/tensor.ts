@@ -59,6 +59,8 @@ export class Tensor {
     if (this.#storage) {
       this.#storage.release();
       this.#storage = null;
+      // The node stays linked (a later node may still backpropagate through it); it only loses a holder.
+      this.gradFn?.drop();
     }
     if (this.grad) {
       this.grad.dispose();

@@ -22,6 +22,21 @@ export interface MapVariant {
 
 const NAMES = ['a', 'b', 'c'];
 
+// WGSL's pow(x, y) is exp2(y * log2(x)): undefined for x <= 0. pow_real gives a^b on the reals: the sign of
+// an odd integer power of a negative base, NaN for a negative base and a non-integer exponent, 0^0 = 1,
+// 0^b = 0 (b > 0) or +inf (b < 0). NaN and inf are bit patterns chosen at run time, never computed (a
+// constant inf or NaN does not compile).
+const POW_REAL = /* wgsl */ `
+fn pow_real(a: f32, b: f32) -> f32 {
+  if (a == 0.0) {
+    if (b == 0.0) { return 1.0; }
+    return bitcast<f32>(select(0u, 0x7f800000u, b < 0.0));
+  }
+  if (a < 0.0 && fract(b) != 0.0) { return bitcast<f32>(select(0u, 0x7fc00000u, a < 0.0)); }
+  let m = pow(abs(a), b);
+  return select(m, -m, a < 0.0 && fract(b * 0.5) == 0.5);
+}`;
+
 function source(v: MapVariant): string {
   const arity = v.inputs.length;
   const bindings = v.inputs
@@ -56,6 +71,7 @@ ${bindings}
 @group(0) @binding(${arity}) var<storage, read_write> out: array<${v.out}>;
 @group(0) @binding(${arity + 1}) var<uniform> params: Params;
 ${LINEAR_ID}
+${v.expr.includes('pow_real(') ? POW_REAL : ''}
 fn op(${args}${arity ? ', ' : ''}s: vec4<f32>) -> ${v.out} {
   return ${v.expr};
 }

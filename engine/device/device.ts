@@ -47,9 +47,24 @@ export function noteKernel(name: string): void {
   lastKernel = name;
 }
 
-/** Queues an error found asynchronously so the next sync point throws it. */
+/**
+ * Queues an error found asynchronously (an error scope around a create call) so the next sync point throws
+ * it. It goes first: it is the cause, and the uncaptured "invalid due to a previous error" ones follow it.
+ */
 export function reportGpuError(err: GpuError): void {
-  asyncErrors.push(err);
+  asyncErrors.unshift(err);
+}
+
+const openChecks = new Set<Promise<unknown>>();
+/** Registers a pending error-scope check; sync points wait for it before throwing what it found. */
+export function trackGpuCheck(check: Promise<unknown>): void {
+  openChecks.add(check);
+  check.finally(() => openChecks.delete(check)).catch(() => undefined);
+}
+
+/** Waits for every pending error-scope check (compiles), so their errors are queued before a sync throws. */
+export async function settleGpuChecks(): Promise<void> {
+  while (openChecks.size) await Promise.allSettled([...openChecks]);
 }
 
 /** Errors raised by Dawn after the fact (uncapturederror, device lost) are thrown at the next sync point. */

@@ -1,7 +1,7 @@
 // Compute pipelines keyed by kernel name (the name already carries the code-changing key; never a shape).
 // Creation is synchronous so ops can record without awaiting; `warmup` compiles ahead of time in parallel.
 import type { Kernel } from '../kernel.ts';
-import { GpuError, reportGpuError } from './device.ts';
+import { GpuError, reportGpuError, trackGpuCheck } from './device.ts';
 
 export class PipelineCache {
   private pipelines = new Map<string, GPUComputePipeline>();
@@ -26,9 +26,11 @@ export class PipelineCache {
     if (!p) {
       this.device.pushErrorScope('validation');
       p = this.device.createComputePipeline(this.descriptor(kernel));
-      this.device.popErrorScope().then((err) => {
-        if (err) reportGpuError(new GpuError(`kernel '${kernel.name}' failed to compile: ${err.message}`));
-      });
+      trackGpuCheck(
+        this.device.popErrorScope().then((err) => {
+          if (err) reportGpuError(new GpuError(`kernel '${kernel.name}' failed to compile: ${err.message}`));
+        }),
+      );
       this.pipelines.set(kernel.name, p);
     }
     return p;

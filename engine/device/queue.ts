@@ -1,7 +1,7 @@
 // Records many dispatches into one command encoder and compute pass, and submits them together.
 // Uniforms of a batch are packed into one CPU staging area and uploaded with a single writeBuffer just
 // before the submit; each dispatch binds its own 256-byte-aligned slice.
-import { noteKernel, throwPendingGpuError } from './device.ts';
+import { noteKernel, settleGpuChecks, throwPendingGpuError } from './device.ts';
 import type { BufferPool, Storage } from './buffers.ts';
 
 export interface DispatchBinding {
@@ -78,16 +78,18 @@ export class CommandQueue {
     workgroups: [number, number, number],
   ): void {
     noteKernel(kernelName);
+    // Reserve the uniform slot first: it may flush, and the storages must be marked with the batch that
+    // really holds this dispatch (or a release before the next flush would pool a buffer still in use).
+    const uniform = uniformBytes && this.reserveUniform(uniformBytes.byteLength);
     const entries: GPUBindGroupEntry[] = storages.map((s, i) => {
       s.usedInBatch = this.batchId;
       return { binding: i, resource: { buffer: s.buffer, size: s.byteSize } };
     });
-    if (uniformBytes) {
-      const { offset, bytes } = this.reserveUniform(uniformBytes.byteLength);
-      bytes.set(uniformBytes);
+    if (uniformBytes && uniform) {
+      uniform.bytes.set(uniformBytes);
       entries.push({
         binding: storages.length,
-        resource: { buffer: this.uniformBuffer, offset, size: uniformBytes.byteLength },
+        resource: { buffer: this.uniformBuffer, offset: uniform.offset, size: uniformBytes.byteLength },
       });
     }
     const bindGroup = this.device.createBindGroup({
@@ -151,9 +153,11 @@ export class CommandQueue {
     try {
       await staging.mapAsync(GPUMapMode.READ);
     } catch (e) {
+      await settleGpuChecks();
       throwPendingGpuError();
       throw e;
     }
+    await settleGpuChecks();
     throwPendingGpuError();
     const start = byteOffset - alignedOffset;
     const out = staging.getMappedRange().slice(start, start + byteSize);
@@ -166,6 +170,7 @@ export class CommandQueue {
   async sync(): Promise<void> {
     this.flush();
     await this.device.queue.onSubmittedWorkDone();
+    await settleGpuChecks();
     throwPendingGpuError();
   }
 

@@ -47,24 +47,20 @@ export const div = binaryOp('div', 'a / b', (g, a, b) => [
   m('div', 'a / b', g, b),
   m('div_grad_b', '-a * b / (c * c)', g, a, b),
 ]);
-/** a^b for a > 0 or integer b (WGSL pow is undefined for negative bases, so the sign is handled here). */
+/**
+ * a^b over the reals (see `pow_real` in kernels/elementwise.ts): a negative base needs an integer exponent
+ * (NaN otherwise), 0^0 = 1. The exponent's gradient is out * log|a| (the derivative of the real part, so
+ * finite for negative bases) and 0 where a = 0; the base's is b * a^(b-1), 0 where b = 0 (as PyTorch).
+ */
 export const pow = binaryOp(
   'pow',
-  'select(pow(abs(a), b), select(-1.0, 1.0, fract(b * 0.5) == 0.0) * pow(abs(a), b), a < 0.0 && fract(b) == 0.0)',
+  'pow_real(a, b)',
   (g, a, b, out) => [
-    powGradA(g, a, b),
-    m('pow_grad_b', 'a * c * log(b)', g, a, out),
+    m('pow_grad_a', 'select(a * c * pow_real(b, c - 1.0), 0.0, c == 0.0)', g, a, b),
+    m('pow_grad_b', 'select(a * c * log(abs(b)), 0.0, b == 0.0)', g, a, out),
   ],
   true,
 );
-function powGradA(g: Tensor, a: Tensor, b: Tensor): Tensor {
-  // d/da a^b = b * a^(b-1); written with the same sign handling as the forward.
-  return map(
-    'pow_grad_a',
-    'a * c * select(pow(abs(b), c - 1.0), select(-1.0, 1.0, fract((c - 1.0) * 0.5) == 0.0) * pow(abs(b), c - 1.0), b < 0.0 && fract(c) == 0.0)',
-    [g, a, b],
-  );
-}
 export const maximum = binaryOp('maximum', 'max(a, b)', (g, a, b) => [
   m('max_grad_a', 'select(select(0.0, a, b > c), 0.5 * a, b == c)', g, a, b),
   m('max_grad_b', 'select(select(0.0, a, c > b), 0.5 * a, b == c)', g, a, b),
@@ -85,7 +81,10 @@ function unaryOp(name: string, expr: string, grad: (g: Tensor, x: Tensor, out: T
     },
     backward: (ctx, g) => [grad(g, ctx.saved[0], ctx.saved[1])],
   };
-  return (x) => apply(def, [x], undefined);
+  return (x) => {
+    if (x.dtype !== 'float32') throw new Error(`${name}: expects a float32 tensor, got ${x.dtype}`);
+    return apply(def, [x], undefined);
+  };
 }
 
 export const neg = unaryOp('neg', '-a', (g) => m('neg', '-a', g));
@@ -97,10 +96,10 @@ export const relu = unaryOp('relu', 'max(a, 0.0)', (g, x) => m('relu_grad', 'sel
 export const relu6 = unaryOp('relu6', 'clamp(a, 0.0, 6.0)', (g, x) =>
   m('relu6_grad', 'select(0.0, a, b > 0.0 && b < 6.0)', g, x),
 );
-// Stable logistic: exp of a non-positive number only, so no overflow for large |a|.
+// Stable logistic: exp of a non-positive number only (in both select arms), so no overflow for large |a|.
 export const sigmoid = unaryOp(
   'sigmoid',
-  'select(exp(a) / (1.0 + exp(a)), 1.0 / (1.0 + exp(-a)), a >= 0.0)',
+  'select(exp(-abs(a)) / (1.0 + exp(-abs(a))), 1.0 / (1.0 + exp(-abs(a))), a >= 0.0)',
   (g, _x, out) => m('sigmoid_grad', 'a * b * (1.0 - b)', g, out),
   true,
 );
@@ -137,7 +136,7 @@ const Where: FunctionDef = {
   name: 'where',
   forward(ctx, [cond, a, b]) {
     ctx.save(cond, a, b);
-    return map('where', 'select(c, b, a != 0.0)', [cond, a, b]);
+    return map('where', 'select(c, b, a != 0.0)', [cond, a, b], { out: 'float32' });
   },
   backward(ctx, g) {
     const [cond, a, b] = ctx.saved;
@@ -150,11 +149,17 @@ const Where: FunctionDef = {
 };
 /** Picks a where cond is non-zero, else b (cond: float32 0/1 mask). */
 export function where(cond: Tensor, a: Tensor, b: Tensor): Tensor {
+  if ([cond, a, b].some((t) => t.dtype !== 'float32')) {
+    throw new Error(`where: expects float32 cond, a and b, got ${cond.dtype}, ${a.dtype} and ${b.dtype}`);
+  }
   return apply(Where, [cond, a, b], undefined);
 }
 
 /** Comparisons give float32 0/1 masks and have no gradient. */
-const compare = (name: string, expr: string) => (a: Tensor, b: Tensor) => map(name, `select(0.0, 1.0, ${expr})`, [a, b]);
+const compare = (name: string, expr: string) => (a: Tensor, b: Tensor) => {
+  if (a.dtype !== b.dtype) throw new Error(`${name}: compares tensors of one dtype, got ${a.dtype} and ${b.dtype}`);
+  return map(name, `select(0.0, 1.0, ${expr})`, [a, b], { out: 'float32' });
+};
 export const greater = compare('gt', 'a > b');
 export const less = compare('lt', 'a < b');
 export const equal = compare('eq', 'a == b');

@@ -1,6 +1,7 @@
 // Runs the element-wise map kernel over broadcast inputs (no autograd here; ops wrap this).
+import type { Storage } from '../device/buffers.ts';
 import { grid1d } from '../kernel.ts';
-import { shapeString, type DType } from '../host.ts';
+import { shapeString, sizeOf, type DType } from '../host.ts';
 import { allocate, Tensor } from '../tensor.ts';
 import { mapKernels, type WgslScalar } from '../../kernels/elementwise.ts';
 import { MAX_RANK, pad8, WG } from '../../kernels/prelude.ts';
@@ -42,21 +43,32 @@ export interface MapOptions {
   into?: Tensor;
 }
 
+// The kernel cache key holds the name, not the expression: one name must always mean one expression.
+const expressions = new Map<string, string>();
+function checkExpression(name: string, expr: string): void {
+  const known = expressions.get(name);
+  if (known === undefined) expressions.set(name, expr);
+  else if (known !== expr) throw new Error(`map: kernel name '${name}' is already used for '${known}', not '${expr}'`);
+}
+
 /** out[i] = expr(a[i], b[i], c[i]) with broadcasting. `expr` is WGSL over a, b, c and s (vec4<f32> scalars). */
 export function map(name: string, expr: string, inputs: readonly Tensor[], opts: MapOptions = {}): Tensor {
-  const outShape = broadcastShapes(name, ...inputs.map((t) => t.shape));
+  const outShape = inputs.length ? broadcastShapes(name, ...inputs.map((t) => t.shape)) : [...(opts.into?.shape ?? [])];
   if (outShape.length > MAX_RANK) throw new Error(`${name}: rank ${outShape.length} exceeds ${MAX_RANK}`);
   const outDtype = opts.out ?? inputs[0]?.dtype ?? 'float32';
-  const out = opts.into ?? allocate(outShape, outDtype);
-  if (opts.into && (!opts.into.isDense() || opts.into.size !== out.size)) {
+  if (opts.into && (!opts.into.isDense() || opts.into.size !== sizeOf(outShape))) {
     throw new Error(`${name}: output tensor must be dense with shape ${shapeString(outShape)}`);
   }
-  const n = out.size;
+  checkExpression(name, expr);
+  // Everything that can throw (a disposed input, a bad expression) before the output is allocated.
+  const names = ['in_a', 'in_b', 'in_c'];
+  const bindings: Record<string, Storage> = {};
+  inputs.forEach((t, k) => (bindings[names[k]] = t.storage));
+  const n = sizeOf(outShape);
   const strided = inputs.some((t) => !t.isContiguous() || t.size !== n);
   const kernel = mapKernels.get({ name, expr, inputs: inputs.map((t) => wgslType(t.dtype)), out: wgslType(outDtype), strided });
-  const bindings: Record<string, import('../device/buffers.ts').Storage> = { out: out.storage };
-  const names = ['in_a', 'in_b', 'in_c'];
-  inputs.forEach((t, k) => (bindings[names[k]] = t.storage));
+  const out = opts.into ?? allocate(outShape, outDtype);
+  bindings.out = out.storage;
   const strides = inputs.map((t) => (strided ? pad8(broadcastStrides(t, outShape)) : pad8([])));
   const s = opts.scalars ?? [0];
   kernel.run(

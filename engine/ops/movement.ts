@@ -15,9 +15,9 @@ const Contiguous: FunctionDef = {
   backward: (_ctx, g) => [g],
 };
 
-/** The same values in a dense row-major storage (returns a new view of x if already dense). */
+/** The same values in a dense row-major storage from element 0 (a new view of x if x is already dense). */
 export function contiguous(x: Tensor): Tensor {
-  if (x.isContiguous()) return alias(x);
+  if (x.isDense()) return alias(x);
   return apply(Contiguous, [x], undefined);
 }
 

@@ -24,6 +24,11 @@ function reduceRows(x: Tensor, rows: number, cols: number, op: ReduceOp, scale: 
 function normaliseAxes(op: string, x: Tensor, axes?: number | readonly number[]): number[] {
   if (axes === undefined) return x.shape.map((_, i) => i);
   const list = typeof axes === 'number' ? [axes] : [...axes];
+  // A rank-0 tensor has one element; like PyTorch, axis 0 or -1 names it and the reduction keeps it as is.
+  if (x.rank === 0) {
+    for (const a of list) if (a !== 0 && a !== -1) throw new Error(`${op}: axis ${a} is out of range for rank 0`);
+    return [];
+  }
   const norm = list.map((a) => normaliseAxis(op, a, x.rank));
   if (new Set(norm).size !== norm.length) throw new Error(`${op}: repeated axis in [${list}]`);
   return norm.sort((a, b) => a - b);
@@ -38,7 +43,10 @@ function reduceRaw(x: Tensor, axes: number[], keepdim: boolean, op: ReduceOp, me
   const kept = x.shape.map((_, i) => i).filter((i) => !axes.includes(i));
   const rows = sizeOf(kept.map((i) => x.shape[i]));
   const cols = sizeOf(axes.map((i) => x.shape[i]));
-  if (cols === 0 && op !== 'sum') throw new Error(`${op}: cannot reduce over an empty axis of ${shapeString(x.shape)}`);
+  // max/min of nothing has no value, and a mean of nothing would be 0/0 (NaN we cannot rely on in WGSL).
+  if (cols === 0 && rows > 0 && (op !== 'sum' || mean)) {
+    throw new Error(`${mean ? 'mean' : op}: cannot reduce over an empty axis of ${shapeString(x.shape)}`);
+  }
   const moved = permute(x, [...kept, ...axes]);
   const dense = contiguous(moved);
   const out = reduceRows(dense, rows, cols, op, mean ? 1 / cols : 1);

@@ -1,8 +1,10 @@
 // Float32-aware comparison with a report of the worst element.
 import { shapeString } from '../host.ts';
 
+/** float32 machine epsilon, 2^-23: the spacing of float32 numbers just above 1. */
 export const F32_EPS = 2 ** -23;
 
+/** A comparison passes where |actual - expected| <= atol + rtol * |expected|. */
 export interface Tolerance {
   /** Absolute tolerance. */
   atol: number;
@@ -12,14 +14,15 @@ export interface Tolerance {
 
 /**
  * Default for one float32 op whose result sums `terms` products: rounding grows like sqrt(terms) in
- * practice and like `terms` in the worst case; we budget 4*sqrt(terms) epsilons relative, and the same
- * scaled by `scale` (the magnitude of the summed terms) absolute, so cancellation near 0 passes.
+ * practice and like `terms` in the worst case; we budget 32*sqrt(terms) epsilons relative, and the same
+ * times `scale` (the magnitude of the summed terms) absolute, so cancellation near 0 passes.
  */
 export function f32Tolerance(terms = 1, scale = 1): Tolerance {
   const k = 4 * Math.sqrt(Math.max(1, terms)) * F32_EPS;
   return { rtol: 8 * k, atol: 8 * k * scale };
 }
 
+/** What `compareClose` found: pass/fail, the worst element and a readable message. */
 export interface CloseReport {
   ok: boolean;
   /** Index of the worst element (largest excess over its tolerance), or -1. */

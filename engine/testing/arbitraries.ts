@@ -1,16 +1,20 @@
 // fast-check arbitraries for numerical property tests: shapes, broadcast pairs, axes, values, conv configs.
 import fc from 'fast-check';
 import { sizeOf } from '../host.ts';
+import type { Layout } from './layout.ts';
 import { ref, type RefTensor } from './reference.ts';
 
 /** Dimensions biased to edge sizes: 1, small odd, powers of two and their neighbours. */
-export const dim = (max = 9): fc.Arbitrary<number> =>
-  fc.oneof(
+export const dim = (max = 9): fc.Arbitrary<number> => {
+  const edges = [2, 3, 4, 5, 7, 8, 15, 16, 17].filter((d) => d <= max);
+  return fc.oneof(
     { weight: 2, arbitrary: fc.constant(1) },
-    { weight: 5, arbitrary: fc.integer({ min: 1, max }) },
-    { weight: 1, arbitrary: fc.constantFrom(...[2, 3, 4, 5, 7, 8, 15, 16, 17].filter((d) => d <= Math.max(max, 17))) },
+    { weight: 5, arbitrary: fc.integer({ min: 1, max: Math.max(1, max) }) },
+    { weight: 1, arbitrary: edges.length ? fc.constantFrom(...edges) : fc.constant(1) },
   );
+};
 
+/** Bounds for generated shapes. */
 export interface ShapeOptions {
   minRank?: number;
   maxRank?: number;
@@ -19,6 +23,7 @@ export interface ShapeOptions {
   maxSize?: number;
 }
 
+/** Shapes of rank minRank..maxRank (default 0..4) with edge-biased dims and at most maxSize elements. */
 export function shape(opts: ShapeOptions = {}): fc.Arbitrary<number[]> {
   const { minRank = 0, maxRank = 4, maxDim = 9, maxSize = 4096 } = opts;
   return fc.array(dim(maxDim), { minLength: minRank, maxLength: maxRank }).filter((s) => sizeOf(s) <= maxSize);
@@ -55,7 +60,27 @@ export function axesOf(rank: number): fc.Arbitrary<number[]> {
   );
 }
 
-/** Values in [lo, hi), optionally kept away from `avoid` points (kinks such as 0 for relu). */
+/**
+ * How an input of logical shape `s` is stored and viewed: dense, permuted (strided), expanded (stride-0 axes,
+ * some leading axes missing) or both. Upload values for `layout.stored`; see engine/testing/layout.ts.
+ */
+export function layoutOf(s: readonly number[]): fc.Arbitrary<Layout> {
+  const rank = s.length;
+  const permutation = fc.shuffledSubarray([...Array(rank).keys()], { minLength: rank, maxLength: rank });
+  const ones = fc.array(fc.boolean(), { minLength: rank, maxLength: rank });
+  return fc
+    .record({ permuted: fc.boolean(), expanded: fc.boolean(), perm: permutation, ones, drop: fc.integer({ min: 0, max: rank }) })
+    .map(({ permuted, expanded, perm, ones, drop }) => {
+      // The view before expansion: size-1 where `ones`, and without `drop` leading axes.
+      const pre = expanded ? s.map((d, i) => (ones[i] ? 1 : d)).slice(drop) : [...s];
+      const p = permuted && pre.length > 1 ? perm.filter((d) => d < pre.length) : null;
+      const stored = [...pre];
+      if (p) p.forEach((from, i) => (stored[from] = pre[i]));
+      return { shape: [...s], stored, ...(p ? { permute: p } : {}) };
+    });
+}
+
+/** Values in [lo, hi], optionally kept away from `avoid` points (kinks such as 0 for relu). */
 export function values(n: number, lo = -2, hi = 2, avoid: number[] = [], margin = 1e-2): fc.Arbitrary<Float64Array> {
   return fc.array(fc.double({ min: lo, max: hi, noNaN: true, noDefaultInfinity: true }), { minLength: n, maxLength: n }).map((xs) =>
     Float64Array.from(xs, (x) => {
@@ -70,6 +95,7 @@ export function tensorOf(s: number[], lo = -2, hi = 2, avoid: number[] = []): fc
   return values(sizeOf(s), lo, hi, avoid).map((v) => ref(s, v));
 }
 
+/** One conv2d configuration (NCHW input, OIHW weight). */
 export interface ConvConfig {
   batch: number;
   inChannels: number;
@@ -127,6 +153,7 @@ export function convConfig(opts: { maxBatch?: number; maxChannels?: number; maxS
     .filter((c) => convOutputSize(c)[0] >= 1 && convOutputSize(c)[1] >= 1);
 }
 
+/** Output height and width of a conv configuration. */
 export function convOutputSize(c: ConvConfig): [number, number] {
   const h = Math.floor((c.height + c.padding[0] + c.padding[1] - c.dilation[0] * (c.kernelH - 1) - 1) / c.stride[0]) + 1;
   const w = Math.floor((c.width + c.padding[2] + c.padding[3] - c.dilation[1] * (c.kernelW - 1) - 1) / c.stride[1]) + 1;

@@ -8,17 +8,23 @@ import type { Tensor } from '../tensor.ts';
 import { assertClose, f32Tolerance, type Tolerance } from './allclose.ts';
 import { ref, seededValues, type RefOp, type RefTensor } from './reference.ts';
 
+/** One GPU-versus-reference comparison for `checkOp`. */
 export interface OpCase {
+  /** The float64 reference (its backward is needed when any gradient is checked). */
   ref: RefOp;
   /** Input values; float inputs are rounded to float32 first so GPU and reference see the same numbers. */
   inputs: RefTensor[];
+  /** The op under test, given the uploaded inputs (runs inside tidy; temporaries are freed). */
   gpu: (inputs: Tensor[]) => Tensor;
   /** Inputs whose gradient is checked (default: every float input). */
   grad?: number[];
   /** Inputs uploaded as int32 (indices, labels). */
   intInputs?: number[];
+  /** Forward tolerance (default f32Tolerance()). */
   tol?: Tolerance;
+  /** Gradient tolerance (default: tol). */
   gradTol?: Tolerance;
+  /** Seed of the output gradient's values in [-1, 1). */
   seed?: number;
 }
 

@@ -2,11 +2,13 @@
 // that is itself checked against central finite differences by `gradcheck`.
 import { contiguousStrides, shapeString, sizeOf } from '../host.ts';
 
+/** A float64 CPU tensor, row-major. */
 export interface RefTensor {
   shape: number[];
   data: Float64Array;
 }
 
+/** A RefTensor of `shape`, zero-filled or copied from `data`. */
 export function ref(shape: readonly number[], data?: ArrayLike<number>): RefTensor {
   const n = sizeOf(shape);
   const out = new Float64Array(n);
@@ -17,6 +19,7 @@ export function ref(shape: readonly number[], data?: ArrayLike<number>): RefTens
   return { shape: [...shape], data: out };
 }
 
+/** A float64 reference op: forward, and optionally its vector-Jacobian product. */
 export interface RefOp {
   name: string;
   forward(inputs: RefTensor[]): RefTensor;
@@ -24,6 +27,7 @@ export interface RefOp {
   backward?(inputs: RefTensor[], gOut: RefTensor): (RefTensor | null)[];
 }
 
+/** Step, tolerances and coverage of `gradcheck`. */
 export interface GradcheckOptions {
   /** Central-difference step. */
   eps?: number;
@@ -35,6 +39,7 @@ export interface GradcheckOptions {
   inputs?: number[];
 }
 
+/** What `gradcheck` found: pass/fail, a message and the worst element. */
 export interface GradcheckReport {
   ok: boolean;
   message: string;
@@ -106,7 +111,7 @@ export function gradcheck(op: RefOp, inputs: RefTensor[], opts: GradcheckOptions
   return { ok, message, worst };
 }
 
-/** Reads element `coord` of a row-major tensor through broadcasting (size-1 axes repeat). */
+/** The flat index in a row-major tensor of `shape` that element `outIndex` of its broadcast to `outShape` reads. */
 export function broadcastIndex(shape: readonly number[], outShape: readonly number[], outIndex: number): number {
   const strides = contiguousStrides(shape);
   const lead = outShape.length - shape.length;
