@@ -4,6 +4,7 @@ import { getGpu, onShutdown, shutdown as shutdownDevice, type DeviceOptions, typ
 import { BufferPool, type MemoryInfo } from './device/buffers.ts';
 import { CommandQueue } from './device/queue.ts';
 import { PipelineCache } from './device/pipelines.ts';
+import { KernelProfiler, type KernelTime } from './device/profiler.ts';
 
 export interface Runtime {
   ctx: GpuContext;
@@ -55,6 +56,29 @@ export function trimPool(): void {
   const rt = runtime();
   rt.queue.flush();
   rt.pool.trim();
+}
+
+/**
+ * Times every dispatch from now on with GPU timestamp queries (each dispatch gets its own pass, so
+ * batching is off while profiling). Needs the adapter's 'timestamp-query' feature.
+ */
+export function startProfiling(): void {
+  const rt = runtime();
+  if (!rt.ctx.features.has('timestamp-query')) throw new Error("startProfiling: the adapter has no 'timestamp-query' feature");
+  rt.queue.flush();
+  rt.queue.profiler ??= new KernelProfiler(rt.ctx.device);
+}
+
+/** Stops profiling and returns per-kernel GPU time, slowest first. */
+export async function stopProfiling(): Promise<KernelTime[]> {
+  const rt = runtime();
+  const profiler = rt.queue.profiler;
+  if (!profiler) return [];
+  rt.queue.flush();
+  rt.queue.profiler = null;
+  const times = await profiler.report();
+  profiler.destroy();
+  return times;
 }
 
 /** Submits recorded work and waits for the GPU; throws any GPU error raised meanwhile. */

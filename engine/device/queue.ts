@@ -3,6 +3,7 @@
 // before the submit; each dispatch binds its own 256-byte-aligned slice.
 import { noteKernel, settleGpuChecks, throwPendingGpuError } from './device.ts';
 import type { BufferPool, Storage } from './buffers.ts';
+import { KernelProfiler } from './profiler.ts';
 
 export interface DispatchBinding {
   storage: Storage;
@@ -29,6 +30,8 @@ export class CommandQueue {
   private uniformBuffer: GPUBuffer;
   private uniformUsed = 0;
   pool!: BufferPool;
+  /** Set by `startProfiling()`: every dispatch is timed with timestamp queries (and gets its own pass). */
+  profiler: KernelProfiler | null = null;
 
   constructor(
     private readonly device: GPUDevice,
@@ -97,7 +100,14 @@ export class CommandQueue {
       entries,
       label: kernelName,
     });
-    const pass = this.ensurePass();
+    if (this.profiler?.full) this.flush();
+    let pass: GPUComputePassEncoder;
+    if (this.profiler) {
+      const encoder = this.endPass();
+      pass = this.pass = encoder.beginComputePass({ timestampWrites: this.profiler.next(kernelName) });
+    } else {
+      pass = this.ensurePass();
+    }
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(workgroups[0], workgroups[1], workgroups[2]);
@@ -119,8 +129,13 @@ export class CommandQueue {
       this.pool.onSubmitted();
       return;
     }
+    this.submit(this.finishEncoder());
+  }
+
+  private finishEncoder(): GPUCommandBuffer {
     const encoder = this.endPass();
-    this.submit(encoder.finish());
+    this.profiler?.resolve(encoder);
+    return encoder.finish();
   }
 
   private submit(commands: GPUCommandBuffer): void {
@@ -146,9 +161,8 @@ export class CommandQueue {
       label: 'readback',
     });
     storage.usedInBatch = this.batchId;
-    const encoder = this.endPass();
-    encoder.copyBufferToBuffer(storage.buffer, alignedOffset, staging, 0, size);
-    this.submit(encoder.finish());
+    this.endPass().copyBufferToBuffer(storage.buffer, alignedOffset, staging, 0, size);
+    this.submit(this.finishEncoder());
     this.stats.readbacks++;
     try {
       await staging.mapAsync(GPUMapMode.READ);
@@ -176,5 +190,6 @@ export class CommandQueue {
 
   destroy(): void {
     this.uniformBuffer.destroy();
+    this.profiler?.destroy();
   }
 }
