@@ -3,7 +3,8 @@
 // gradient (or null) per input, written in terms of other ops.
 import { shapeString, sameShape } from './host.ts';
 import { keep, tidy } from './scope.ts';
-import { Tensor } from './tensor.ts';
+import { allocate, Tensor } from './tensor.ts';
+import { map } from './ops/map.ts';
 
 export interface GradCtx {
   /** Which inputs need a gradient; backward may return null for the others. */
@@ -151,14 +152,11 @@ export interface BackwardOptions {
   retainGraph?: boolean;
 }
 
-// Filled in by ops (ones and add live there); breaks the import cycle.
-export const gradHelpers = {
-  onesLike: (_t: Tensor): Tensor => {
-    throw new Error('autograd helpers not registered');
-  },
-  add: (_a: Tensor, _b: Tensor): Tensor => {
-    throw new Error('autograd helpers not registered');
-  },
+// Seeding and accumulating gradients needs two kernels; taken straight from the element-wise map so
+// backward works whatever ops a program happened to import.
+const gradHelpers = {
+  onesLike: (t: Tensor): Tensor => map('fill', 's.x', [], { into: allocate(t.shape, 'float32'), scalars: [1] }),
+  add: (a: Tensor, b: Tensor): Tensor => map('add', 'a + b', [a, b]),
 };
 
 /**

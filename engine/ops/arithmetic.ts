@@ -1,8 +1,7 @@
 // Element-wise ops with broadcasting. Each is a forward expression plus a backward in terms of other ops;
 // broadcast gradients are summed back to each input's shape.
-import { apply, gradHelpers, type FunctionDef } from '../autograd.ts';
+import { apply, type FunctionDef } from '../autograd.ts';
 import type { Tensor } from '../tensor.ts';
-import { onesLike } from './creation.ts';
 import { map } from './map.ts';
 import { sumToShape } from './reduce.ts';
 
@@ -164,5 +163,3 @@ export const greater = compare('gt', 'a > b');
 export const less = compare('lt', 'a < b');
 export const equal = compare('eq', 'a == b');
 
-gradHelpers.onesLike = onesLike;
-gradHelpers.add = (a, b) => map('add', 'a + b', [a, b]);

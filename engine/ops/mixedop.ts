@@ -1,0 +1,203 @@
+// FNA++ mixed op (spec §3.1, §3.3): a softmax-weighted sum of candidate outputs over a sampled subset, and
+// the expected cost. Kernels: kernels/mixedop.ts.
+import { apply, type FunctionDef } from '../autograd.ts';
+import type { UniformValues } from '../kernel.ts';
+import { sameShape, shapeString } from '../host.ts';
+import type { Storage } from '../device/buffers.ts';
+import { allocate, type Tensor } from '../tensor.ts';
+import {
+  MIXED_CHUNK,
+  MIXED_GROUPS,
+  MIXED_MAX_SUBSET,
+  MIXED_WG,
+  mixedAlphaGrad,
+  mixedCost,
+  mixedCostGrad,
+  mixedDots,
+  mixedGrad,
+  mixedSum,
+} from '../../kernels/mixedop.ts';
+import { zeros } from './creation.ts';
+import { map } from './map.ts';
+import { contiguous } from './movement.ts';
+
+export interface MixedOpOptions {
+  /** Softmax temperature tau: p = softmax(alpha[subset] / tau). Default 1 (SSDLite search uses 0.9). */
+  temperature?: number;
+  /** Indices of the sampled candidates; the softmax runs over these only. Default: all. */
+  sampled?: readonly number[];
+  /** Per-candidate cost (e.g. multiply-adds), indexed like alpha; gives `expectedCost`. */
+  costs?: readonly number[];
+}
+
+export interface MixedOpResult {
+  out: Tensor;
+  /** Σ_j p_j · cost_j over the subset (a scalar), or null without `costs`. */
+  expectedCost: Tensor | null;
+}
+
+interface MixedAttrs {
+  subset: number[];
+  invTemp: number;
+  kTotal: number;
+  costs: number[];
+}
+
+const dense = (x: Tensor): Tensor => (x.isDense() ? x : map('copy', 'a', [x]));
+
+function uniforms(a: MixedAttrs, alpha: Tensor, n: number, slots: number[] = [], numGroups = 0, accumulate = false): UniformValues {
+  return {
+    n,
+    count: slots.length,
+    accumulate: accumulate ? 1 : 0,
+    alpha_offset: alpha.offset,
+    subset_size: a.subset.length,
+    k_total: a.kTotal,
+    inv_temp: a.invTemp,
+    num_groups: numGroups,
+    subset: a.subset,
+    slots,
+    costs: a.subset.map((k) => a.costs[k] ?? 0),
+  };
+}
+
+/** Work split for n elements: vec4 access when n allows it, and a grid of at most MIXED_GROUPS workgroups. */
+function layout(n: number): { vec4: boolean; items: number; groups: number } {
+  const vec4 = n > 0 && n % 4 === 0;
+  const items = vec4 ? n / 4 : n;
+  return { vec4, items, groups: Math.max(1, Math.min(MIXED_GROUPS, Math.ceil(items / MIXED_WG))) };
+}
+
+/** Calls `each` on `slots` (subset positions) in chunks of at most MIXED_CHUNK. */
+function inChunks(slots: number[], each: (chunk: number[], first: boolean) => void): void {
+  for (let s = 0; s < slots.length; s += MIXED_CHUNK) each(slots.slice(s, s + MIXED_CHUNK), s === 0);
+}
+
+/**
+ * Bindings prefix0..prefix5 for a chunk's tensors. Unused input slots repeat slot 0 (never read); unused
+ * output slots get 16-byte dummies (never written; writable bindings may not alias), disposed by `done`.
+ */
+function slotBindings(prefix: string, tensors: Tensor[], output: boolean): { named: Record<string, Storage>; done: () => void } {
+  const dummies: Tensor[] = [];
+  const named: Record<string, Storage> = {};
+  for (let k = 0; k < MIXED_CHUNK; k++) {
+    let t = tensors[k];
+    if (!t && output) dummies.push((t = allocate([4])));
+    named[`${prefix}${k}`] = (t ?? tensors[0]).storage;
+  }
+  return { named, done: () => dummies.forEach((d) => d.dispose()) };
+}
+
+const MixedSum: FunctionDef<MixedAttrs> = {
+  name: 'mixedOp',
+  forward(ctx, inputs, a) {
+    const alpha = inputs[inputs.length - 1];
+    const cands = inputs.slice(0, -1).map(dense);
+    const out = allocate(cands[0].shape);
+    const { vec4, items, groups } = layout(out.size);
+    inChunks(range(cands.length), (chunk, first) => {
+      const { named } = slotBindings('c', chunk.map((j) => cands[j]), false);
+      mixedSum.get({ vec4 }).run(
+        { ...named, alpha: alpha.storage, out: out.storage },
+        uniforms(a, alpha, items, chunk, groups, !first),
+        [groups, 1, 1],
+      );
+    });
+    ctx.save(alpha, ...(ctx.needsInputGrad[inputs.length - 1] ? cands : []));
+    cands.forEach((c, k) => c !== inputs[k] && c.dispose());
+    return out;
+  },
+  backward(ctx, g, a) {
+    const [alpha, ...cands] = ctx.saved;
+    const s = a.subset.length;
+    const gd = dense(g);
+    const { vec4, items, groups } = layout(gd.size);
+    const grads: (Tensor | null)[] = new Array(s + 1).fill(null);
+    const wanted = range(s).filter((j) => ctx.needsInputGrad[j]);
+    if (s === 1) {
+      // softmax over one entry is exactly 1: the candidate's gradient is g, alpha's is 0.
+      if (wanted.length) grads[0] = gd;
+    } else {
+      inChunks(wanted, (chunk) => {
+        const { named, done } = slotBindings('d', chunk.map((j) => (grads[j] = allocate(g.shape))), true);
+        mixedGrad.get({ vec4 }).run({ ...named, g: gd.storage, alpha: alpha.storage }, uniforms(a, alpha, items, chunk, groups), [groups, 1, 1]);
+        done();
+      });
+    }
+    if (ctx.needsInputGrad[s]) grads[s] = s === 1 ? zeros([a.kTotal]) : alphaGrad(gd, alpha, cands, a);
+    return grads;
+  },
+};
+
+function alphaGrad(g: Tensor, alpha: Tensor, cands: Tensor[], a: MixedAttrs): Tensor {
+  const { vec4, items, groups } = layout(g.size);
+  const partials = allocate([cands.length * groups]);
+  inChunks(range(cands.length), (chunk) => {
+    const { named } = slotBindings('c', chunk.map((j) => cands[j]), false);
+    mixedDots.get({ vec4 }).run({ ...named, g: g.storage, partials: partials.storage }, uniforms(a, alpha, items, chunk, groups), [groups, 1, 1]);
+  });
+  const grad = allocate([a.kTotal]);
+  mixedAlphaGrad.run({ partials: partials.storage, alpha: alpha.storage, grad_alpha: grad.storage }, uniforms(a, alpha, items, [], groups), [1, 1, 1]);
+  return grad;
+}
+
+const ExpectedCost: FunctionDef<MixedAttrs> = {
+  name: 'mixedOpExpectedCost',
+  forward(ctx, [alpha], a) {
+    const out = allocate([]);
+    mixedCost.run({ alpha: alpha.storage, out: out.storage }, uniforms(a, alpha, 1), [1, 1, 1]);
+    ctx.save(alpha);
+    return out;
+  },
+  backward(ctx, g, a) {
+    const [alpha] = ctx.saved;
+    const grad = allocate([a.kTotal]);
+    mixedCostGrad.run({ g: dense(g).storage, alpha: alpha.storage, grad_alpha: grad.storage }, uniforms(a, alpha, 1), [1, 1, 1]);
+    return [grad];
+  },
+};
+
+const range = (k: number) => [...Array(k).keys()];
+
+/**
+ * FNA++'s MixedOp: out = Σ_{j ∈ sampled} p_j · candidates[j], p = softmax(alpha[sampled] / temperature),
+ * plus the expected cost Σ p_j · costs[j]. `candidates` has one entry per alpha entry; unsampled ones may
+ * be null (they are not read and get no gradient; their alphas get a zero gradient).
+ */
+export function mixedOp(
+  candidates: readonly (Tensor | null)[],
+  alpha: Tensor,
+  opts: MixedOpOptions & { costs: readonly number[] },
+): MixedOpResult & { expectedCost: Tensor };
+export function mixedOp(candidates: readonly (Tensor | null)[], alpha: Tensor, opts?: MixedOpOptions): MixedOpResult;
+export function mixedOp(candidates: readonly (Tensor | null)[], alpha: Tensor, opts: MixedOpOptions = {}): MixedOpResult {
+  const { temperature = 1, costs } = opts;
+  const kTotal = alpha.shape[0];
+  if (alpha.rank !== 1 || alpha.dtype !== 'float32') throw new Error(`mixedOp: alpha ${shapeString(alpha.shape)} (${alpha.dtype}) must be a float32 vector [K]`);
+  if (candidates.length !== kTotal) throw new Error(`mixedOp: ${candidates.length} candidates for alpha ${shapeString(alpha.shape)}; expected one per alpha entry`);
+  const subset = [...(opts.sampled ?? range(kTotal))];
+  const valid = subset.every((k) => Number.isInteger(k) && k >= 0 && k < kTotal) && new Set(subset).size === subset.length;
+  if (!valid || subset.length === 0 || subset.length > MIXED_MAX_SUBSET) {
+    throw new Error(`mixedOp: sampled [${subset}] must be 1 to ${MIXED_MAX_SUBSET} distinct indices into alpha ${shapeString(alpha.shape)}`);
+  }
+  if (!(temperature > 0)) throw new Error(`mixedOp: temperature must be positive, got ${temperature}`);
+  if (costs && (costs.length !== kTotal || !costs.every(Number.isFinite))) {
+    throw new Error(`mixedOp: costs must hold ${kTotal} finite numbers (one per alpha entry), got [${costs}]`);
+  }
+  const chosen = subset.map((k) => candidates[k]);
+  const first = chosen[0];
+  chosen.forEach((c, j) => {
+    if (!c || c.dtype !== 'float32' || (first && !sameShape(c.shape, first.shape))) {
+      throw new Error(
+        `mixedOp: sampled candidate ${subset[j]} is ${c ? `${shapeString(c.shape)} (${c.dtype})` : 'null'}; expected float32 ${first ? shapeString(first.shape) : ''}`,
+      );
+    }
+  });
+  // Kernels read alpha from its offset on, so a contiguous view (a row of an [L, K] matrix) needs no copy.
+  const alphaRow = alpha.isContiguous() ? alpha : contiguous(alpha);
+  const attrs: MixedAttrs = { subset, invTemp: 1 / temperature, kTotal, costs: [...(costs ?? [])] };
+  const out = apply(MixedSum, [...(chosen as Tensor[]), alphaRow], attrs);
+  const expectedCost = costs ? apply(ExpectedCost, [alphaRow], attrs) : null;
+  if (alphaRow !== alpha) alphaRow.dispose();
+  return { out, expectedCost };
+}

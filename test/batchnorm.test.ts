@@ -1,0 +1,192 @@
+// batchNorm2d: float64 reference (gradcheck), GPU vs reference for forward and every gradient, running buffers.
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { batchNorm2d } from '../engine/ops/norm.ts';
+import { fromArray } from '../engine/ops/creation.ts';
+import { memory, sync } from '../engine/runtime.ts';
+import type { Tensor } from '../engine/tensor.ts';
+import { arb, checkOp, f32Tolerance, gradcheck, ref, seededValues, type RefTensor } from '../engine/testing/index.ts';
+import { batchNormRef, batchNormRunningUpdateRef, batchStatistics } from '../engine/testing/refs/norm.ts';
+import { assertClose } from '../engine/testing/allclose.ts';
+
+interface BnCase {
+  shape: number[];
+  affine: boolean;
+  running: boolean;
+  training: boolean;
+  relu6: boolean;
+  eps: number;
+  momentum: number;
+  seed: number;
+}
+
+const bnCase = (maxSize = 1500): fc.Arbitrary<BnCase> =>
+  fc
+    .record({
+      shape: fc.tuple(fc.integer({ min: 1, max: 8 }), arb.dim(7), arb.dim(9), arb.dim(9)),
+      affine: fc.boolean(),
+      running: fc.boolean(),
+      training: fc.boolean(),
+      relu6: fc.boolean(),
+      eps: fc.constantFrom(1e-5, 1e-3),
+      momentum: fc.constantFrom(0.1, 0.03, 1),
+      seed: fc.integer({ min: 1, max: 1e9 }),
+    })
+    .filter((c) => {
+      const [n, ch, h, w] = c.shape;
+      const batchStats = c.training || !c.running;
+      return n * ch * h * w <= maxSize && (!batchStats || n * h * w > 1);
+    });
+
+/** Inputs in the order the reference takes them: x, (weight, bias), (runningMean, runningVar). */
+function inputsFor(c: BnCase): RefTensor[] {
+  const channels = c.shape[1];
+  const size = c.shape.reduce((a, b) => a * b, 1);
+  const u = (n: number, salt: number) => seededValues(n, c.seed + salt);
+  const inputs = [ref(c.shape, u(size, 0).map((v) => 2 * v))];
+  if (c.affine) {
+    inputs.push(ref([channels], u(channels, 1).map((v) => 3 * v)), ref([channels], u(channels, 2).map((v) => 2 + 3 * v)));
+  }
+  if (c.running) {
+    inputs.push(ref([channels], u(channels, 3)), ref([channels], u(channels, 4).map((v) => 1.2 + v)));
+  }
+  return inputs;
+}
+
+function gpuCall(c: BnCase, keepRunning?: Tensor[]) {
+  return ([x, ...rest]: Tensor[]) => {
+    const affine = c.affine ? { weight: rest[0], bias: rest[1] } : {};
+    const runningAt = c.affine ? 2 : 0;
+    const running = c.running ? { runningMean: rest[runningAt], runningVar: rest[runningAt + 1] } : {};
+    if (keepRunning && c.running) keepRunning.push(rest[runningAt], rest[runningAt + 1]);
+    return batchNorm2d(x, { ...affine, ...running, training: c.training, eps: c.eps, momentum: c.momentum, activation: c.relu6 ? 'relu6' : 'none' });
+  };
+}
+
+const maxAbs = (a: ArrayLike<number>) => Array.from(a).reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+
+/**
+ * Float32 error budget. Normalising subtracts a mean computed in f32 (error ~ eps·max|x|) and multiplies
+ * by invstd, so y is conditioned by max|x|·invstd; dx also carries xhat's error times invstd; dweight sums
+ * `count` terms that share the mean's error (hence the extra sqrt(count)).
+ */
+function tolerances(c: BnCase, inputs: RefTensor[]) {
+  const [n, , h, w] = c.shape;
+  const count = n * h * w;
+  const x = inputs[0];
+  const at = c.affine ? 3 : 1;
+  const invstd = c.training || !c.running
+    ? maxAbs(batchStatistics(x, c.eps).invstd)
+    : maxAbs(inputs[at + 1].data.map((v) => 1 / Math.sqrt(v + c.eps)));
+  const xScale = maxAbs(x.data) * invstd;
+  const weight = c.affine ? maxAbs(inputs[1].data) : 1;
+  const bias = c.affine ? maxAbs(inputs[2].data) : 0;
+  return {
+    forward: f32Tolerance(count, weight * xScale + bias),
+    input: f32Tolerance(count, weight * invstd * (1 + xScale)),
+    params: f32Tolerance(count, Math.sqrt(count) * (1 + xScale)),
+  };
+}
+
+/** True when some pre-activation value lies so close to a ReLU6 kink that f32 may pick the other side. */
+function nearKink(c: BnCase, inputs: RefTensor[], margin: number): boolean {
+  if (!c.relu6) return false;
+  const pre = batchNormRef({ affine: c.affine, running: c.running, training: c.training, eps: c.eps }).forward(inputs);
+  return pre.data.some((v) => Math.abs(v) < margin || Math.abs(v - 6) < margin);
+}
+
+async function checkBatchNorm(c: BnCase): Promise<void> {
+  const inputs = inputsFor(c);
+  for (const t of inputs) t.data.forEach((v, i) => (t.data[i] = Math.fround(v)));
+  const tol = tolerances(c, inputs);
+  if (nearKink(c, inputs, 100 * tol.forward.atol + 1e-4)) return;
+  const refOp = batchNormRef({ affine: c.affine, running: c.running, training: c.training, eps: c.eps, relu6: c.relu6 });
+  await checkOp({ ref: refOp, inputs, gpu: gpuCall(c), grad: [0], tol: tol.forward, gradTol: tol.input, seed: c.seed });
+  if (c.affine) await checkOp({ ref: refOp, inputs, gpu: gpuCall(c), grad: [1, 2], tol: tol.forward, gradTol: tol.params, seed: c.seed });
+}
+
+describe('batchNorm2d reference', () => {
+  it('backward matches central differences (train/eval, affine, running, relu6, eps)', () => {
+    fc.assert(
+      fc.property(bnCase(300), (c) => {
+        const inputs = inputsFor(c);
+        fc.pre(!nearKink(c, inputs, 1e-3));
+        const op = batchNormRef({ affine: c.affine, running: c.running, training: c.training, eps: c.eps, relu6: c.relu6 });
+        const report = gradcheck(op, inputs, { inputs: c.affine ? [0, 1, 2] : [0] });
+        expect(report.ok, report.message).toBe(true);
+      }),
+      { numRuns: 60 },
+    );
+  });
+});
+
+describe('batchNorm2d on the GPU', () => {
+  it('matches the reference: forward, dx, dweight, dbias over modes and shapes', async () => {
+    await fc.assert(fc.asyncProperty(bnCase(), checkBatchNorm), { numRuns: 40 });
+  });
+
+  it('matches on explicit edge shapes: 1×1 spatial, one channel, non-square, odd sizes', async () => {
+    const base = { affine: true, running: true, training: true, relu6: false, eps: 1e-3, momentum: 0.1, seed: 11 };
+    for (const shape of [[8, 3, 1, 1], [1, 1, 5, 3], [3, 5, 7, 2], [2, 1, 1, 9]]) {
+      for (const training of [true, false]) await checkBatchNorm({ ...base, shape, training });
+    }
+    await checkBatchNorm({ ...base, shape: [4, 6, 9, 7], relu6: true, affine: false, running: false, training: false });
+  });
+
+  it('stays accurate when the mean is far from zero (Welford, not a sum of squares)', async () => {
+    const c: BnCase = { shape: [4, 3, 16, 16], affine: false, running: true, training: true, relu6: false, eps: 1e-5, momentum: 1, seed: 5 };
+    const x = ref(c.shape, seededValues(4 * 3 * 256, 5).map((v) => Math.fround(1000 + v)));
+    const [rm, rv] = [ref([3]), ref([3], [1, 1, 1])];
+    const tol = tolerances(c, [x, rm, rv]);
+    await checkOp({ ref: batchNormRef({ affine: false, running: true, training: true, eps: c.eps }), inputs: [x, rm, rv], gpu: gpuCall(c), grad: [0], tol: tol.forward, gradTol: tol.input });
+    // With momentum 1 the running variance is the batch's unbiased variance. Welford keeps its error
+    // relative to the variance itself (not to mean^2, which a one-pass E[x^2] - E[x]^2 would carry: 1e6 here).
+    const tensors = [x, rm, rv].map((t) => fromArray(t.data, t.shape));
+    gpuCall(c)(tensors).dispose();
+    const expected = batchNormRunningUpdateRef(x, rm, rv, 1);
+    const count = 4 * 256;
+    assertClose(await tensors[1].toArray(), expected.mean, f32Tolerance(count, 1000), 'running mean', [3]);
+    assertClose(await tensors[2].toArray(), expected.variance, f32Tolerance(count, maxAbs(expected.variance)), 'running var', [3]);
+    tensors.forEach((t) => t.dispose());
+  });
+
+  it('runs past 65535 workgroups (one per channel)', async () => {
+    await checkBatchNorm({ shape: [2, 65537, 1, 1], affine: true, running: true, training: true, relu6: false, eps: 1e-3, momentum: 0.1, seed: 3 });
+  });
+
+  it('updates running buffers in place with the unbiased variance in training, and not in eval', async () => {
+    await fc.assert(
+      fc.asyncProperty(bnCase(800).map((c) => ({ ...c, running: true })), async (c) => {
+        const inputs = inputsFor(c);
+        for (const t of inputs) t.data.forEach((v, i) => (t.data[i] = Math.fround(v)));
+        const at = c.affine ? 3 : 1;
+        const tensors = inputs.map((t) => fromArray(t.data, t.shape));
+        const out = gpuCall(c)(tensors);
+        const [mean, variance] = [await tensors[at].toArray(), await tensors[at + 1].toArray()];
+        const [n, , h, w] = c.shape;
+        const count = n * h * w;
+        const expected = c.training
+          ? batchNormRunningUpdateRef(inputs[0], inputs[at], inputs[at + 1], c.momentum)
+          : { mean: inputs[at].data, variance: inputs[at + 1].data };
+        const x = maxAbs(inputs[0].data);
+        assertClose(mean, expected.mean, f32Tolerance(count, x + 1), 'running mean', [c.shape[1]]);
+        assertClose(variance, expected.variance, f32Tolerance(count, x * x + 2), 'running var', [c.shape[1]]);
+        out.dispose();
+        tensors.forEach((t) => t.dispose());
+      }),
+      { numRuns: 25 },
+    );
+    await sync();
+    expect(memory().live).toBe(0);
+  });
+
+  it('rejects bad arguments with the op, the shapes and what was expected', () => {
+    const x = fromArray(new Float32Array(24), [2, 3, 2, 2]);
+    const w = fromArray(new Float32Array(4), [4]);
+    const one = fromArray(new Float32Array(3), [1, 3, 1, 1]);
+    expect(() => batchNorm2d(x, { weight: w, bias: w, training: true })).toThrow(/batchNorm2d: weight \[4\].*\[3\].*\[2, 3, 2, 2\]/);
+    expect(() => batchNorm2d(x, { weight: w, training: true })).toThrow(/weight and bias together/);
+    expect(() => batchNorm2d(one, { training: true })).toThrow(/more than 1 value per channel.*\[1, 3, 1, 1\]/);
+    for (const t of [x, w, one]) t.dispose();
+  });
+});

@@ -1,0 +1,178 @@
+// mixedOp (FNA++ spec §3.1, §3.3): float64 reference (gradcheck), GPU vs reference for the weighted sum,
+// candidate and alpha gradients, and the expected cost.
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { mixedOp } from '../engine/ops/mixedop.ts';
+import { fromArray } from '../engine/ops/creation.ts';
+import { backward } from '../engine/autograd.ts';
+import { tidy } from '../engine/scope.ts';
+import '../engine/ops/arithmetic.ts'; // registers the autograd helpers (ones, add) that backward() uses
+import type { Tensor } from '../engine/tensor.ts';
+import { arb, checkOp, f32Tolerance, gradcheck, ref, seededValues, type RefTensor } from '../engine/testing/index.ts';
+import { expectedCostRef, mixedOpRef, subsetSoftmax } from '../engine/testing/refs/mixedop.ts';
+
+interface MixedCase {
+  shape: number[];
+  k: number;
+  subset: number[];
+  temperature: number;
+  costs: number[];
+  seed: number;
+}
+
+const mixedCase = (maxSize = 1500): fc.Arbitrary<MixedCase> =>
+  fc
+    .record({
+      shape: fc.tuple(fc.integer({ min: 1, max: 8 }), arb.dim(7), arb.dim(6), arb.dim(6)),
+      k: fc.integer({ min: 1, max: 14 }),
+      pick: fc.array(fc.boolean(), { minLength: 14, maxLength: 14 }),
+      all: fc.boolean(),
+      temperature: fc.constantFrom(1, 0.9, 0.5, 2),
+      seed: fc.integer({ min: 1, max: 1e9 }),
+    })
+    .map(({ k, pick, all, ...c }) => {
+      const subset = all ? [...Array(k).keys()] : [...Array(k).keys()].filter((j) => pick[j]);
+      // Subset order is the caller's; shuffle it to make sure nothing assumes sorted indices.
+      if (c.seed % 2) subset.reverse();
+      return { ...c, k, subset, costs: Array.from(seededValues(k, c.seed + 1), (v) => 0.3 + Math.abs(v)) };
+    })
+    .filter((c) => c.subset.length > 0 && c.shape.reduce((a, b) => a * b, 1) * c.subset.length <= maxSize);
+
+const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
+const maxAbs = (xs: ArrayLike<number>) => Array.from(xs).reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+
+function inputsFor(c: MixedCase): RefTensor[] {
+  const cands = c.subset.map((k) => ref(c.shape, seededValues(size(c.shape), c.seed + 10 + k).map((v) => 2 * v)));
+  return [...cands, ref([c.k], seededValues(c.k, c.seed + 2).map((v) => 3 * v))];
+}
+
+/** Candidates laid out one per alpha entry, null where not sampled. */
+function gpuMixed(c: MixedCase) {
+  return (tensors: Tensor[]) => {
+    const cands: (Tensor | null)[] = new Array(c.k).fill(null);
+    c.subset.forEach((k, j) => (cands[k] = tensors[j]));
+    return mixedOp(cands, tensors[tensors.length - 1], { sampled: c.subset, temperature: c.temperature }).out;
+  };
+}
+
+/**
+ * Float32 budget: p carries the rounding of exp at arguments up to max|alpha|/tau, so sums over the subset
+ * scale with (1 + max logit); the alpha gradient sums ⟨g, c⟩ over n elements, whose partial sums grow
+ * like sqrt(n)·max|c|.
+ */
+function tolerances(c: MixedCase, inputs: RefTensor[]) {
+  const logit = 1 + maxAbs(inputs[inputs.length - 1].data) / c.temperature;
+  const cand = Math.max(...inputs.slice(0, -1).map((t) => maxAbs(t.data)));
+  const n = size(c.shape);
+  return {
+    forward: f32Tolerance(c.subset.length, cand * logit),
+    candidates: f32Tolerance(1, logit),
+    alpha: f32Tolerance(n * c.subset.length, (Math.sqrt(n) * cand * logit) / c.temperature),
+    cost: f32Tolerance(c.subset.length, (maxAbs(c.costs) * logit) / c.temperature),
+  };
+}
+
+async function checkMixed(c: MixedCase): Promise<void> {
+  const inputs = inputsFor(c);
+  for (const t of inputs) t.data.forEach((v, i) => (t.data[i] = Math.fround(v)));
+  const tol = tolerances(c, inputs);
+  const refOp = mixedOpRef({ subset: c.subset, temperature: c.temperature });
+  const s = c.subset.length;
+  await checkOp({ ref: refOp, inputs, gpu: gpuMixed(c), grad: [...Array(s).keys()], tol: tol.forward, gradTol: tol.candidates, seed: c.seed });
+  await checkOp({ ref: refOp, inputs, gpu: gpuMixed(c), grad: [s], tol: tol.forward, gradTol: tol.alpha, seed: c.seed });
+}
+
+describe('mixedOp reference', () => {
+  it('backward matches central differences (candidates and alpha)', () => {
+    fc.assert(
+      fc.property(mixedCase(200), (c) => {
+        const report = gradcheck(mixedOpRef({ subset: c.subset, temperature: c.temperature }), inputsFor(c));
+        expect(report.ok, report.message).toBe(true);
+        const costRef = expectedCostRef({ subset: c.subset, temperature: c.temperature, costs: c.costs });
+        const costReport = gradcheck(costRef, [inputsFor(c).pop()!]);
+        expect(costReport.ok, costReport.message).toBe(true);
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('softmax over a subset ignores the other alphas', () => {
+    const p = subsetSoftmax(Float64Array.from([5, 0, 100, 0]), { subset: [1, 3], temperature: 1 });
+    expect(p).toEqual([0.5, 0.5]);
+  });
+});
+
+describe('mixedOp on the GPU', () => {
+  it('matches the reference: output, candidate gradients, alpha gradient (subsets, chunks past 6, tau)', async () => {
+    await fc.assert(fc.asyncProperty(mixedCase(), checkMixed), { numRuns: 40 });
+  });
+
+  it('matches on edge shapes: one sampled path, 1×1 spatial, one channel, K = 7 in two chunks', async () => {
+    const base = { temperature: 1, costs: [1, 2, 3, 4, 5, 6, 7], seed: 8 };
+    await checkMixed({ ...base, shape: [2, 3, 5, 4], k: 7, subset: [4] });
+    await checkMixed({ ...base, shape: [8, 5, 1, 1], k: 7, subset: [0, 1, 2, 3, 4, 5, 6] });
+    await checkMixed({ ...base, shape: [1, 1, 7, 3], k: 7, subset: [6, 2, 0] });
+  });
+
+  it('expected cost and its alpha gradient match the reference', async () => {
+    await fc.assert(
+      fc.asyncProperty(mixedCase(200), async (c) => {
+        const alpha = inputsFor(c).pop()!;
+        await checkOp({
+          ref: expectedCostRef({ subset: c.subset, temperature: c.temperature, costs: c.costs }),
+          inputs: [alpha],
+          gpu: ([a]) => {
+            const cands = Array.from({ length: c.k }, (_, k) => (c.subset.includes(k) ? fromArray([1, 2], [2]) : null));
+            return mixedOp(cands, a, { sampled: c.subset, temperature: c.temperature, costs: c.costs }).expectedCost!;
+          },
+          tol: tolerances(c, [alpha]).cost,
+          seed: c.seed,
+        });
+      }),
+      { numRuns: 30 },
+    );
+  });
+
+  it('reads alpha from a row of a larger matrix and gives unsampled candidates no gradient', async () => {
+    const k = 4;
+    const matrix = fromArray(Float32Array.from({ length: 3 * k }, (_, i) => Math.sin(i)), [3, k]);
+    const row = matrix.view([k], [1], 2 * k);
+    row.requiresGrad = true;
+    const cands = Array.from({ length: k }, (_, j) => fromArray(Float32Array.from({ length: 6 }, (_, i) => i * (j + 1)), [1, 1, 2, 3], { requiresGrad: true }));
+    const { out, expectedCost } = mixedOp(cands, row, { sampled: [3, 1], costs: [1, 2, 3, 4] });
+    const loss = tidy(() => {
+      const o = fromArray(new Float32Array(6).fill(1), [1, 1, 2, 3]);
+      backward(out, o);
+      backward(expectedCost!);
+      return o;
+    });
+    expect(cands[0].grad).toBeNull();
+    expect(cands[2].grad).toBeNull();
+    const alphaGrad = await row.grad!.toArray();
+    expect(alphaGrad[0]).toBe(0);
+    expect(alphaGrad[2]).toBe(0);
+    const p = subsetSoftmax(Float64Array.from([8, 9, 10, 11].map(Math.sin)), { subset: [3, 1], temperature: 1 });
+    const dots = [3, 1].map((j) => 15 * (j + 1));
+    const mean = p[0] * (dots[0] + 4) + p[1] * (dots[1] + 2);
+    expect(alphaGrad[3]).toBeCloseTo(p[0] * (dots[0] + 4 - mean), 4);
+    expect(alphaGrad[1]).toBeCloseTo(p[1] * (dots[1] + 2 - mean), 4);
+    for (const t of [matrix, row, out, expectedCost!, loss, ...cands]) t.dispose();
+  });
+
+  // The kernels run a fixed grid (at most 256 workgroups) that strides over the tensors, so no dispatch comes
+  // near 65535 workgroups; this large case exercises many stride iterations, with an odd element count.
+  it('handles 4.2M-element candidates (grid-stride loops, scalar path)', async () => {
+    await checkMixed({ shape: [1, 1, 2049, 2049], k: 2, subset: [0, 1], temperature: 1, costs: [1, 1], seed: 4 });
+  });
+
+  it('rejects bad arguments with the op, the shapes and what was expected', () => {
+    const a = fromArray([0, 0, 0], [3]);
+    const x = fromArray(new Float32Array(4), [1, 1, 2, 2]);
+    const y = fromArray(new Float32Array(6), [1, 1, 2, 3]);
+    expect(() => mixedOp([x, y, x], a)).toThrow(/mixedOp: sampled candidate 1 is \[1, 1, 2, 3\].*expected float32 \[1, 1, 2, 2\]/);
+    expect(() => mixedOp([x, x], a)).toThrow(/mixedOp: 2 candidates for alpha \[3\]/);
+    expect(() => mixedOp([x, null, x], a)).toThrow(/sampled candidate 1 is null/);
+    expect(() => mixedOp([x, x, x], a, { sampled: [0, 0] })).toThrow(/distinct indices/);
+    for (const t of [a, x, y]) t.dispose();
+  });
+});
