@@ -1,0 +1,291 @@
+// Kernel launches behind conv2d: picks the pointwise, depthwise or direct kernel for each pass and fills in
+// its uniforms. Every tensor passed in is dense (offset 0, row-major). No autograd here; conv.ts wraps it.
+import { grid1d } from '../kernel.ts';
+import { allocate, type Tensor } from '../tensor.ts';
+import { reshape, transpose, contiguous } from './movement.ts';
+import { matmulKernel } from './matmul.ts';
+import { sum } from './reduce.ts';
+import { blockedItems, columnBlocking, CONV_COLS, CONV_WG, directConvKernels } from '../../kernels/conv2d.ts';
+import { pointwiseKernels } from '../../kernels/pointwise.ts';
+import { depthwiseKernels } from '../../kernels/depthwise.ts';
+import { weightGradKernels } from '../../kernels/conv2d-wgrad.ts';
+import { depthwiseWeightGradKernels } from '../../kernels/depthwise-wgrad.ts';
+
+/** Everything about one convolution that its shapes and options fix. */
+export interface ConvGeometry {
+  n: number;
+  c: number;
+  h: number;
+  w: number;
+  o: number;
+  kh: number;
+  kw: number;
+  oh: number;
+  ow: number;
+  groups: number;
+  stride: [number, number];
+  dilation: [number, number];
+  /** top, bottom, left, right */
+  padding: [number, number, number, number];
+}
+
+/** Rows per depthwise invocation; 2 halves the weight and source-row loads per output against 1. */
+const DEPTHWISE_ROWS = 2;
+/** Weight-gradient passes aim for at least this many invocations, splitting the reduction to get there. */
+const WGRAD_TARGET_INVOCATIONS = 4096;
+
+export const isPointwise = (g: ConvGeometry): boolean =>
+  g.kh === 1 && g.kw === 1 && g.stride[0] === 1 && g.stride[1] === 1 && g.padding.every((p) => p === 0) && g.groups === 1;
+
+/** Largest kernel side the depthwise kernels unroll (hoisting KH*KW weights); larger ones take the direct kernel. */
+const DEPTHWISE_MAX_K = 7;
+
+export const isDepthwise = (g: ConvGeometry): boolean => g.groups === g.c && g.kh <= DEPTHWISE_MAX_K && g.kw <= DEPTHWISE_MAX_K;
+
+/** Register block along a channel axis: 4, 2 or 1 (few distinct pipelines; a partial last block is masked). */
+const channelBlock = (n: number, max = 4): number => (n >= max ? max : n >= 2 ? 2 : 1);
+
+/** out[n, o, q] = sum_r w[o, r] x[n, r, q] (+ bias) over P pixels: x [N, R, P], w [O, R], out [N, O, P]. */
+function runPointwise(x: Tensor, w: Tensor, bias: Tensor | null, out: Tensor, n: number, red: number, outCh: number, pix: number): void {
+  const vec4 = pix % 4 === 0;
+  const pv = vec4 ? 2 : 1;
+  const ob = 4;
+  const pixBlocks = vec4 ? Math.ceil(pix / 4 / pv) : Math.ceil(pix / 4);
+  const outBlocks = Math.ceil(outCh / ob);
+  const total = n * outBlocks * pixBlocks;
+  const kernel = pointwiseKernels.get({ ob, pv, vec4 });
+  const bindings = { x: x.storage, w: w.storage, bias: (bias ?? w).storage, out: out.storage };
+  const uniforms = { total, red, out_ch: outCh, pix, pix4: Math.floor(pix / 4), pix_blocks: pixBlocks, out_blocks: outBlocks, has_bias: bias ? 1 : 0 };
+  kernel.run(bindings, uniforms, grid1d(total, CONV_WG));
+}
+
+interface DirectPass {
+  src: Tensor;
+  srcH: number;
+  srcW: number;
+  redPerGroup: number;
+  outPerGroup: number;
+  outH: number;
+  outW: number;
+  stride: [number, number];
+  dilation: [number, number];
+  pad: [number, number];
+  up: [number, number];
+  /** Weight offset and strides for (group, out channel, reduction channel, ky, kx). */
+  wIndex: [number, number, number, number, number, number];
+}
+
+function runDirect(g: ConvGeometry, p: DirectPass, w: Tensor, bias: Tensor | null, out: Tensor): void {
+  const { step, jm } = columnBlocking(p.stride[1], p.dilation[1]);
+  const ob = channelBlock(p.outPerGroup);
+  const kernel = directConvKernels.get({ kw: g.kw, jm, ob, up: p.up });
+  const colItems = blockedItems(p.outW, step, CONV_COLS);
+  const outBlocks = Math.ceil(p.outPerGroup / ob);
+  const total = g.n * g.groups * outBlocks * p.outH * colItems;
+  const [wOff, wGroup, wOut, wRed, wKy, wKx] = p.wIndex;
+  kernel.run(
+    { src: p.src.storage, w: w.storage, bias: (bias ?? w).storage, out: out.storage },
+    {
+      total, groups: g.groups, red_per_group: p.redPerGroup, out_per_group: p.outPerGroup,
+      src_h: p.srcH, src_w: p.srcW, out_h: p.outH, out_w: p.outW,
+      stride: p.stride, dilation: p.dilation, pad: p.pad,
+      kh: g.kh, col_step: step, col_items: colItems, out_blocks: outBlocks,
+      w_off: wOff, w_group: wGroup, w_out: wOut, w_red: wRed, w_ky: wKy, w_kx: wKx, has_bias: bias ? 1 : 0,
+    },
+    grid1d(total, CONV_WG),
+  );
+}
+
+interface DepthwisePass {
+  src: Tensor;
+  srcChannels: number;
+  srcH: number;
+  srcW: number;
+  channels: number;
+  red: number;
+  outDiv: number;
+  outH: number;
+  outW: number;
+  stride: [number, number];
+  dilation: [number, number];
+  pad: [number, number];
+  up: [number, number];
+  /** Weight offset and strides for (out channel, source channel, ky, kx). */
+  wIndex: [number, number, number, number, number];
+}
+
+function runDepthwise(g: ConvGeometry, p: DepthwisePass, w: Tensor, bias: Tensor | null, out: Tensor): void {
+  const cols = columnBlocking(p.stride[1], p.dilation[1]);
+  const rows = columnBlocking(p.stride[0], p.dilation[0]);
+  // Two output rows share source rows when JMH <= 2 (every stride-1 and stride-2 case); rarer strides take
+  // one row per invocation, which keeps the variant count down.
+  const rb = rows.jm <= 2 ? DEPTHWISE_ROWS : 1;
+  const kernel = depthwiseKernels.get({ kh: g.kh, kw: g.kw, jm: cols.jm, jmh: rb === 1 ? 1 : rows.jm, rb, up: p.up });
+  const colItems = blockedItems(p.outW, cols.step, CONV_COLS);
+  const rowItems = blockedItems(p.outH, rows.step, rb);
+  const total = g.n * p.channels * rowItems * colItems;
+  const [wOff, wOut, wSrc, wKy, wKx] = p.wIndex;
+  kernel.run(
+    { src: p.src.storage, w: w.storage, bias: (bias ?? w).storage, out: out.storage },
+    {
+      total, channels: p.channels, red: p.red, out_div: p.outDiv, src_channels: p.srcChannels,
+      src_h: p.srcH, src_w: p.srcW, out_h: p.outH, out_w: p.outW,
+      stride: p.stride, dilation: p.dilation, pad: p.pad,
+      col_step: cols.step, col_items: colItems, row_step: rows.step, row_items: rowItems,
+      w_off: wOff, w_out: wOut, w_src: wSrc, w_ky: wKy, w_kx: wKx, has_bias: bias ? 1 : 0,
+    },
+    grid1d(total, CONV_WG),
+  );
+}
+
+export function convForward(g: ConvGeometry, x: Tensor, w: Tensor, bias: Tensor | null): Tensor {
+  const out = allocate([g.n, g.o, g.oh, g.ow]);
+  const kk = g.kh * g.kw;
+  const pad: [number, number] = [g.padding[0], g.padding[2]];
+  if (isPointwise(g)) {
+    runPointwise(x, w, bias, out, g.n, g.c, g.o, g.h * g.w);
+  } else if (isDepthwise(g)) {
+    const pass: DepthwisePass = {
+      src: x, srcChannels: g.c, srcH: g.h, srcW: g.w, channels: g.o, red: 1, outDiv: g.o / g.c,
+      outH: g.oh, outW: g.ow, stride: g.stride, dilation: g.dilation, pad, up: [1, 1],
+      wIndex: [0, kk, 0, g.kw, 1],
+    };
+    runDepthwise(g, pass, w, bias, out);
+  } else {
+    const cg = g.c / g.groups;
+    const og = g.o / g.groups;
+    const pass: DirectPass = {
+      src: x, srcH: g.h, srcW: g.w, redPerGroup: cg, outPerGroup: og, outH: g.oh, outW: g.ow,
+      stride: g.stride, dilation: g.dilation, pad, up: [1, 1],
+      wIndex: [0, og * cg * kk, cg * kk, kk, g.kw, 1],
+    };
+    runDirect(g, pass, w, bias, out);
+  }
+  return out;
+}
+
+/**
+ * Gradient to the input: the transposed-conv gather over dy (zero-inserted by the stride), flipped weights.
+ * Also the forward of convTranspose2d, which passes a bias [C].
+ */
+export function convInputGrad(g: ConvGeometry, gy: Tensor, w: Tensor, bias: Tensor | null = null): Tensor {
+  const dx = allocate([g.n, g.c, g.h, g.w]);
+  const kk = g.kh * g.kw;
+  if (isPointwise(g)) {
+    const w2 = reshape(w, [g.o, g.c]);
+    const wt = transpose(w2);
+    const wDense = contiguous(wt);
+    runPointwise(gy, wDense, bias, dx, g.n, g.o, g.c, g.h * g.w);
+    for (const t of [w2, wt, wDense]) t.dispose();
+    return dx;
+  }
+  // Source position p = iy + pad' - ky'*d with ky' = k-1-ky gives pad' = (k-1)*d - pad (may be negative).
+  const pad: [number, number] = [(g.kh - 1) * g.dilation[0] - g.padding[0], (g.kw - 1) * g.dilation[1] - g.padding[2]];
+  const flipped = kk - 1;
+  if (isDepthwise(g)) {
+    const mult = g.o / g.c;
+    const pass: DepthwisePass = {
+      src: gy, srcChannels: g.o, srcH: g.oh, srcW: g.ow, channels: g.c, red: mult, outDiv: 1,
+      outH: g.h, outW: g.w, stride: [1, 1], dilation: g.dilation, pad, up: g.stride,
+      wIndex: [flipped, 0, kk, -g.kw, -1],
+    };
+    runDepthwise(g, pass, w, bias, dx);
+  } else {
+    const cg = g.c / g.groups;
+    const og = g.o / g.groups;
+    const pass: DirectPass = {
+      src: gy, srcH: g.oh, srcW: g.ow, redPerGroup: og, outPerGroup: cg, outH: g.h, outW: g.w,
+      stride: [1, 1], dilation: g.dilation, pad, up: g.stride,
+      wIndex: [flipped, og * cg * kk, kk, cg * kk, -g.kw, -1],
+    };
+    runDirect(g, pass, w, bias, dx);
+  }
+  return dx;
+}
+
+/** Splits `rows` reduction rows into slices so that `base * slices` invocations reach the target. */
+function sliceRows(rows: number, base: number): { slices: number; rowsPerSlice: number } {
+  const wanted = Math.max(1, Math.min(rows, Math.ceil(WGRAD_TARGET_INVOCATIONS / base)));
+  const rowsPerSlice = Math.ceil(rows / wanted);
+  return { slices: Math.ceil(rows / rowsPerSlice), rowsPerSlice };
+}
+
+/** Sums partial[..., slice] over the slices into a tensor shaped like the weight. */
+function finishSlices(partial: Tensor, slices: number, shape: number[]): Tensor {
+  if (slices === 1) {
+    const out = reshape(partial, shape);
+    partial.dispose();
+    return out;
+  }
+  const summed = sum(reshape(partial, [partial.size / slices, slices]), 1);
+  partial.dispose();
+  const out = reshape(summed, shape);
+  summed.dispose();
+  return out;
+}
+
+export function convWeightGrad(g: ConvGeometry, x: Tensor, gy: Tensor): Tensor {
+  const cg = g.c / g.groups;
+  const og = g.o / g.groups;
+  const wShape = [g.o, cg, g.kh, g.kw];
+  if (isPointwise(g)) return pointwiseWeightGrad(g, x, gy);
+  const rows = g.n * g.oh;
+  const { step, jm } = columnBlocking(g.stride[1], g.dilation[1]);
+  const colItems = blockedItems(g.ow, step, CONV_COLS);
+  const common = {
+    in_h: g.h, in_w: g.w, out_h: g.oh, out_w: g.ow,
+    stride: g.stride, dilation: g.dilation, pad: [g.padding[0], g.padding[2]],
+    col_step: step, col_items: colItems, rows,
+  };
+  if (isDepthwise(g)) {
+    const { slices, rowsPerSlice } = sliceRows(rows, g.o);
+    const partial = allocate([g.o * g.kh * g.kw * slices]);
+    const total = g.o * slices;
+    depthwiseWeightGradKernels.get({ kh: g.kh, kw: g.kw, jm }).run(
+      { x: x.storage, gy: gy.storage, partial: partial.storage },
+      { ...common, total, channels: g.o, mult: g.o / g.c, slices, rows_per_slice: rowsPerSlice },
+      grid1d(total, CONV_WG),
+    );
+    return finishSlices(partial, slices, wShape);
+  }
+  const ob = channelBlock(og);
+  const cb = channelBlock(cg, g.kw <= 2 ? 4 : g.kw <= 4 ? 2 : 1);
+  const outBlocks = Math.ceil(og / ob);
+  const inBlocks = Math.ceil(cg / cb);
+  const base = g.groups * outBlocks * inBlocks * g.kh;
+  const { slices, rowsPerSlice } = sliceRows(rows, base);
+  const partial = allocate([g.o * cg * g.kh * g.kw * slices]);
+  const total = base * slices;
+  weightGradKernels.get({ kw: g.kw, jm, ob, cb }).run(
+    { x: x.storage, gy: gy.storage, partial: partial.storage },
+    {
+      ...common, total, groups: g.groups, in_per_group: cg, out_per_group: og, kh: g.kh,
+      out_blocks: outBlocks, in_blocks: inBlocks, slices, rows_per_slice: rowsPerSlice,
+    },
+    grid1d(total, CONV_WG),
+  );
+  return finishSlices(partial, slices, wShape);
+}
+
+/** dw [O, C] = sum over n of dy[n] [O, P] · x[n]ᵀ [P, C]: the matmul kernel, reading x transposed in place. */
+function pointwiseWeightGrad(g: ConvGeometry, x: Tensor, gy: Tensor): Tensor {
+  const pix = g.h * g.w;
+  const xt = x.view([g.n, pix, g.c], [g.c * pix, 1, pix], 0);
+  const gy3 = gy.view([g.n, g.o, pix], [g.o * pix, pix, 1], 0);
+  const perImage = matmulKernel(gy3, xt);
+  const summed = g.n > 1 ? sum(perImage, 0) : perImage;
+  const out = reshape(summed, [g.o, g.c, 1, 1]);
+  for (const t of new Set([xt, gy3, perImage, summed])) t.dispose();
+  return out;
+}
+
+/** Gradient to the bias: dy summed over batch and pixels, as [N, O, P] -> [N, O] -> [O] (no transposed copy). */
+export function convBiasGrad(gy: Tensor): Tensor {
+  const [n, o, h, w] = gy.shape;
+  const flat = reshape(gy, [n, o, h * w]);
+  const perImage = sum(flat, 2);
+  const out = sum(perImage, 0);
+  flat.dispose();
+  perImage.dispose();
+  return out;
+}

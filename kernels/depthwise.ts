@@ -1,0 +1,126 @@
+// Depthwise 2-D convolution (groups = C, output channel o reads input channel o / multiplier), NCHW float32,
+// for kernels up to 7x7 (any shape); larger ones (any odd k) take the direct kernel of conv2d.ts.
+// One invocation computes RB output rows x 4 output columns of one channel, with the KH x KW weights held in
+// registers and every loaded source row reused by all the outputs and taps that touch it.
+//
+// Variants (the key): KH, KW (unrolled), JM / JMH (column / row blocking), RB, `up`. Spatial sizes, stride,
+// dilation, padding and `has_bias` are uniforms (without a bias the op binds the weight in its place). The same kernel serves:
+//   forward:       src = x, red = 1, src channel = o / multiplier, weight channel o.
+//   gradient to x: the transposed-conv gather: src = dy read through zero insertion (`up` = stride), stride 1,
+//                  padding (k-1)*d - pad, flipped weights (negative w_ky, w_kx); dx[c] gathers the
+//                  `multiplier` output channels c*mult + j (red = multiplier), weight channel = src channel.
+//
+// Blocking (see conv2d.ts): output columns ox0 + j*e read source columns base + (j*JM + kx)*d, so 4 columns
+// read 3*JM + KW positions per source row; output rows oy0 + r*eh read source rows base_y + (r*JMH + ky)*dh,
+// so RB rows read (RB-1)*JMH + KH source rows. Index math is u32 (tensors under 2^31 elements); positions
+// in the padding are i32, masked and clamped to 0.
+import { KernelFamily } from '../engine/kernel.ts';
+import { LINEAR_ID } from './prelude.ts';
+import { CONV_COLS, CONV_WG, maskedLoad, sourceAxis } from './conv2d.ts';
+
+export interface DepthwiseVariant {
+  kh: number;
+  kw: number;
+  jm: number;
+  jmh: number;
+  rb: number;
+  /** Zero-insertion factors [h, w] of the source; [1, 1] for the forward pass. */
+  up: [number, number];
+}
+
+const range = (n: number) => [...Array(n).keys()];
+
+function source(v: DepthwiseVariant): string {
+  const M = (CONV_COLS - 1) * v.jm + v.kw;
+  const MY = (v.rb - 1) * v.jmh + v.kh;
+  const cols = range(CONV_COLS);
+  const rows = range(v.rb);
+  const upsampled = v.up[0] > 1 || v.up[1] > 1;
+  const positions = range(M)
+    .map((m) => `let p${m} = base_x + ${m} * p.dilation.y; let ok${m} = inside_x(p${m}, p.src_w); let ix${m} = select(0u, index_x(p${m}), ok${m});`)
+    .join('\n  ');
+  const weights = range(v.kh)
+    .map((ky) => range(v.kw).map((kx) => `let w${ky}_${kx} = w[u32(wbase + ${ky} * p.w_ky + ${kx} * p.w_kx)];`).join(' '))
+    .join('\n    ');
+  // Source row `my` feeds output row r through kernel row ky = my - r*JMH.
+  const sourceRows = range(MY)
+    .map((my) => {
+      const uses = rows
+        .map((r) => ({ r, ky: my - r * v.jmh }))
+        .filter(({ ky }) => ky >= 0 && ky < v.kh)
+        .flatMap(({ r, ky }) =>
+          cols.map((j) => `acc${r}_${j} += ${range(v.kw).map((kx) => `w${ky}_${kx} * v${j * v.jm + kx}`).join(' + ')};`),
+        );
+      return `{
+      let py = base_y + ${my} * p.dilation.x;
+      if (inside_y(py, p.src_h)) {
+        let row = src_c + index_y(py) * p.src_w;
+        ${range(M).map((m) => maskedLoad(`v${m}`, 'src', `row + ix${m}`, `ok${m}`, upsampled)).join(' ')}
+        ${uses.join('\n        ')}
+      }
+    }`;
+    })
+    .join('\n    ');
+  const writes = rows
+    .map((r) => {
+      const b = ' + b';
+      return `if (oy0 + ${r}u * eh < p.out_h) {
+    let orow = obase + (oy0 + ${r}u * eh) * p.out_w;
+    ${cols.map((j) => `if (ox0 + ${j}u * e < p.out_w) { out[orow + ox0 + ${j}u * e] = acc${r}_${j}${b}; }`).join('\n    ')}
+  }`;
+    })
+    .join('\n  ');
+  return /* wgsl */ `
+struct Params {
+  total: u32, channels: u32, red: u32, out_div: u32, src_channels: u32,
+  src_h: u32, src_w: u32, out_h: u32, out_w: u32,
+  stride: vec2<i32>, dilation: vec2<i32>, pad: vec2<i32>,
+  col_step: u32, col_items: u32, row_step: u32, row_items: u32,
+  w_off: i32, w_out: i32, w_src: i32, w_ky: i32, w_kx: i32, has_bias: u32,
+}
+@group(0) @binding(0) var<storage, read> src: array<f32>;
+@group(0) @binding(1) var<storage, read> w: array<f32>;
+@group(0) @binding(2) var<storage, read> bias: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(4) var<uniform> p: Params;
+${LINEAR_ID}
+${sourceAxis('y', v.up[0])}
+${sourceAxis('x', v.up[1])}
+@compute @workgroup_size(${CONV_WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lidx: u32) {
+  let id = linear_id(wid, nwg, lidx, ${CONV_WG}u);
+  if (id >= p.total) { return; }
+  let col = id % p.col_items;
+  var rest = id / p.col_items;
+  let rowq = rest % p.row_items;
+  rest = rest / p.row_items;
+  let o = rest % p.channels;
+  let n = rest / p.channels;
+  let e = p.col_step;
+  let eh = p.row_step;
+  let ox0 = col % e + ${CONV_COLS}u * e * (col / e);
+  let oy0 = rowq % eh + ${v.rb}u * eh * (rowq / eh);
+  let base_x = i32(ox0) * p.stride.y - p.pad.y;
+  let base_y = i32(oy0) * p.stride.x - p.pad.x;
+  ${positions}
+  ${rows.map((r) => cols.map((j) => `var acc${r}_${j} = 0.0;`).join(' ')).join('\n  ')}
+  let src_hw = p.src_h * p.src_w;
+  for (var k = 0u; k < p.red; k++) {
+    let s = (o / p.out_div) * p.red + k;
+    let src_c = (n * p.src_channels + s) * src_hw;
+    let wbase = p.w_off + i32(o) * p.w_out + i32(s) * p.w_src;
+    ${weights}
+    ${sourceRows}
+  }
+  let obase = (n * p.channels + o) * p.out_h * p.out_w;
+  let b = select(0.0, bias[o], p.has_bias != 0u);
+  ${writes}
+}`;
+}
+
+export const depthwiseKernels = new KernelFamily<DepthwiseVariant>(
+  'depthwise',
+  source,
+  (v) => `k${v.kh}x${v.kw},jm${v.jm},jmh${v.jmh},rb${v.rb},up${v.up[0]}x${v.up[1]}`,
+);

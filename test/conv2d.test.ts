@@ -1,0 +1,124 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { conv2d, convTranspose2d, fromArray, memory, permute, tidy, zeros } from '../engine/index.ts';
+import { arb, gradcheck, ref, seededValues } from '../engine/testing/index.ts';
+import type { ConvConfig } from '../engine/testing/arbitraries.ts';
+import { conv2dRef, convShapes, convTranspose2dRef } from '../engine/testing/refs/conv.ts';
+import { checkConv, conv, convTransposeCase } from './helpers/conv-case.ts';
+import { checkOp } from '../engine/testing/index.ts';
+
+// Each new kernel variant compiles once (lavapipe JIT, ~0.2 s, far more on a busy machine).
+const PROPERTY_TIMEOUT = 600_000;
+const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
+
+function refInputs(c: ConvConfig, seed: number) {
+  const s = convShapes(c);
+  const inputs = [ref(s.x, seededValues(size(s.x), seed)), ref(s.w, seededValues(size(s.w), seed + 1))];
+  if (c.bias) inputs.push(ref(s.bias, seededValues(c.outChannels, seed + 2)));
+  return inputs;
+}
+
+describe('conv2d reference', () => {
+  it('has a backward that matches central differences', () => {
+    fc.assert(
+      fc.property(arb.convConfig({ maxBatch: 2, maxChannels: 4, maxSpatial: 7, maxKernel: 4 }), fc.nat(1000), (c, seed) => {
+        const r = gradcheck(conv2dRef(c), refInputs(c, seed), { maxElements: 48 });
+        expect(r.ok, r.message).toBe(true);
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  it('has a transposed convolution whose backward matches central differences', () => {
+    fc.assert(
+      fc.property(arb.convConfig({ maxBatch: 2, maxChannels: 4, maxSpatial: 7, maxKernel: 4 }), fc.nat(1000), (c, seed) => {
+        const r = gradcheck(convTranspose2dRef(c), convTransposeCase(c, seed).inputs, { maxElements: 48 });
+        expect(r.ok, r.message).toBe(true);
+      }),
+      { numRuns: 25 },
+    );
+  });
+});
+
+describe('conv2d on the GPU', () => {
+  it('matches the reference: forward and gradients to input, weight and bias', async () => {
+    await fc.assert(fc.asyncProperty(arb.convConfig(), fc.nat(1000), (c, seed) => checkConv(c, seed)), { numRuns: 40 });
+  }, PROPERTY_TIMEOUT);
+
+  it('takes the pointwise path for 1x1 stride-1 unpadded convolutions (vec4 and scalar pixel rows)', async () => {
+    const pointwise = fc.record({
+      batch: fc.integer({ min: 1, max: 3 }),
+      inChannels: fc.integer({ min: 1, max: 20 }),
+      outChannels: fc.integer({ min: 1, max: 20 }),
+      height: arb.dim(12),
+      width: arb.dim(12),
+      bias: fc.boolean(),
+    });
+    await fc.assert(
+      fc.asyncProperty(pointwise, fc.nat(1000), (p, seed) => checkConv(conv({ ...p, kernelH: 1, kernelW: 1 }), seed)),
+      { numRuns: 30 },
+    );
+  }, PROPERTY_TIMEOUT);
+
+  it.each<[string, ConvConfig]>([
+    ['1x1 input with padding', conv({ inChannels: 3, outChannels: 5, height: 1, width: 1, padding: [1, 1, 1, 1], bias: true })],
+    ['non-square input and kernel', conv({ inChannels: 2, outChannels: 3, height: 5, width: 11, kernelH: 2, kernelW: 5 })],
+    ['stem: 3->8, 3x3 stride 2, TF "same" padding', conv({ batch: 2, inChannels: 3, outChannels: 8, height: 16, width: 16, stride: [2, 2], padding: [0, 1, 0, 1], bias: true })],
+    ['stride 2 with odd dilation 3', conv({ inChannels: 2, outChannels: 4, height: 13, width: 14, stride: [2, 2], dilation: [3, 3], padding: [3, 2, 3, 1] })],
+    ['stride 3, dilation 2, groups 2', conv({ batch: 2, inChannels: 4, outChannels: 6, groups: 2, height: 12, width: 10, stride: [3, 3], dilation: [2, 2], padding: [2, 1, 0, 2] })],
+    ['padding larger than the dilated kernel', conv({ inChannels: 2, outChannels: 2, height: 3, width: 4, kernelH: 2, kernelW: 2, padding: [4, 3, 5, 2] })],
+    ['grouped 1x1 (not the pointwise path)', conv({ inChannels: 6, outChannels: 9, groups: 3, kernelH: 1, kernelW: 1, height: 5, width: 6 })],
+    ['1x1 stride 2', conv({ inChannels: 8, outChannels: 16, kernelH: 1, kernelW: 1, stride: [2, 2], height: 9, width: 9, bias: true })],
+    ['more output channels than a register block (13), 7x7', conv({ batch: 2, inChannels: 5, outChannels: 13, height: 9, width: 9, kernelH: 7, kernelW: 7, padding: [3, 3, 3, 3] })],
+    ['wide reduction: batch 4 at 24x24 (sliced weight gradient)', conv({ batch: 4, inChannels: 4, outChannels: 4, height: 24, width: 24, padding: [1, 1, 1, 1] })],
+  ])('%s', async (_name, c) => {
+    await checkConv(c, 3);
+  });
+
+  it('convTranspose2d matches the reference: forward and gradients to input, weight and bias', async () => {
+    await fc.assert(
+      fc.asyncProperty(arb.convConfig({ maxSpatial: 9 }), fc.nat(1000), (c, seed) => checkOp(convTransposeCase(c, seed))),
+      { numRuns: 25 },
+    );
+  }, PROPERTY_TIMEOUT);
+
+  it('convTranspose2d: SimpleBaseline 4x4 stride-2 deconvolution doubles the size; errors name the op', async () => {
+    await checkOp(convTransposeCase(conv({ batch: 2, inChannels: 4, outChannels: 6, height: 10, width: 8, kernelH: 4, kernelW: 4, stride: [2, 2], padding: [1, 1, 1, 1], bias: true }), 9));
+    tidy(() => {
+      const y = convTranspose2d(zeros([1, 6, 5, 4]), zeros([6, 4, 4, 4]), null, { stride: 2, padding: 1 });
+      expect(y.shape).toEqual([1, 4, 10, 8]);
+      expect(() => convTranspose2d(zeros([1, 5, 5, 4]), zeros([6, 4, 4, 4]))).toThrow('convTranspose2d: input [1, 5, 5, 4], weight [6, 4, 4, 4]: input has 5 channels, weight expects 6');
+      expect(() => convTranspose2d(zeros([1, 6, 5, 4]), zeros([6, 4, 4, 4]), null, { stride: 2, outputPadding: 2 })).toThrow('output padding [2,2] must be non-negative and smaller than stride');
+    });
+  });
+
+  it('reads non-dense inputs (permuted views) correctly', async () => {
+    const c = conv({ inChannels: 3, outChannels: 4, height: 6, width: 5, padding: [1, 1, 1, 1] });
+    const x = seededValues(2 * 3 * 6 * 5, 5).map(Math.fround);
+    const w = seededValues(4 * 3 * 9, 6).map(Math.fround);
+    const expected = conv2dRef({ ...c, batch: 2 }).forward([ref([2, 3, 6, 5], x), ref([4, 3, 3, 3], w)]);
+    // x stored as [C, N, H, W], viewed as [N, C, H, W].
+    const stored = new Float32Array(x.length);
+    for (let n = 0; n < 2; n++) for (let ch = 0; ch < 3; ch++) for (let i = 0; i < 30; i++) stored[(ch * 2 + n) * 30 + i] = x[(n * 3 + ch) * 30 + i];
+    const out = await tidy(() => {
+      const xs = fromArray(stored, [3, 2, 6, 5]);
+      return conv2d(permute(xs, [1, 0, 2, 3]), fromArray(w, [4, 3, 3, 3]), null, { padding: 1 });
+    }).toArray();
+    for (let i = 0; i < out.length; i++) expect(out[i]).toBeCloseTo(expected.data[i], 4);
+  });
+
+  it('explains shape errors, naming the op and shapes', () => {
+    const before = memory().live;
+    tidy(() => {
+      const x = zeros([2, 3, 8, 8]);
+      expect(() => conv2d(x, zeros([16, 4, 3, 3]))).toThrow('conv2d: input [2, 3, 8, 8] has 3 channels, weight [16, 4, 3, 3] expects 4 (groups 1)');
+      expect(() => conv2d(x, zeros([4, 3, 9, 9]))).toThrow(/conv2d: input \[2, 3, 8, 8\], weight \[4, 3, 9, 9\]: output would be 0 x 0/);
+      expect(() => conv2d(x, zeros([4, 3, 3, 3]), null, { dilation: 5 })).toThrow(/output would be -2 x -2/);
+      expect(() => conv2d(x, zeros([4, 3, 3, 3]), zeros([5]))).toThrow('bias [5] must be [4]');
+      expect(() => conv2d(x, zeros([4, 1, 3, 3]), null, { groups: 2 })).toThrow('not divisible by groups 2');
+      expect(() => conv2d(zeros([3, 8, 8]), zeros([4, 3, 3, 3]))).toThrow('conv2d: input [3, 8, 8] must be 4-D');
+      expect(() => conv2d(x, zeros([4, 3, 3, 3]), null, { stride: 0 })).toThrow('must be positive integers');
+    });
+    expect(memory().live).toBe(before);
+  });
+});

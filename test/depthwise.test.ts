@@ -1,0 +1,84 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { runtime } from '../engine/index.ts';
+import { convOutputSize, type ConvConfig } from '../engine/testing/arbitraries.ts';
+import { checkConv, conv } from './helpers/conv-case.ts';
+
+/** A depthwise configuration (groups = channels) with "same"-style padding for odd kernels. */
+function depthwise(k: number, stride: number, dilation: number, extra: Partial<ConvConfig> = {}): ConvConfig {
+  const pad = (dilation * (k - 1)) >> 1;
+  return conv({
+    batch: 2, inChannels: 3, outChannels: 3, groups: 3, height: 11, width: 13, kernelH: k, kernelW: k,
+    stride: [stride, stride], dilation: [dilation, dilation], padding: [pad, pad, pad, pad], bias: true,
+    ...extra,
+  });
+}
+
+describe('depthwise conv2d on the GPU', () => {
+  const grid: [number, number, number][] = [];
+  for (const k of [3, 5, 7]) for (const s of [1, 2]) for (const d of [1, 2, 6]) grid.push([k, s, d]);
+
+  it.each(grid)('k%i stride %i dilation %i: forward and all gradients', async (k, s, d) => {
+    await checkConv(depthwise(k, s, d), k * 100 + s * 10 + d);
+  });
+
+  it.each([12, 18])('ASPP dilation %i (3x3, padding = dilation) at 33x33', async (d) => {
+    await checkConv(depthwise(3, 1, d, { batch: 1, inChannels: 4, outChannels: 4, groups: 4, height: 33, width: 33 }), d);
+  });
+
+  it.each<[string, ConvConfig]>([
+    ['any odd k: 9x9', depthwise(9, 1, 1)],
+    ['any odd k: 11x11 stride 2', depthwise(11, 2, 1, { height: 14, width: 12 })],
+    ['non-square kernel 3x5, asymmetric padding', depthwise(3, 1, 1, { kernelW: 5, padding: [0, 2, 3, 1] })],
+    ['stride 2 with dilation 3 (odd: JM 2)', depthwise(3, 2, 3)],
+    ['stride [2, 1], dilation [1, 2]', depthwise(5, 1, 1, { stride: [2, 1], dilation: [1, 2], padding: [2, 2, 4, 4] })],
+    ['stride 3', depthwise(3, 3, 1, { height: 16, width: 17 })],
+    ['channel multiplier 2, stride 2', depthwise(3, 2, 1, { outChannels: 6 })],
+    ['channel multiplier 3, k5, dilation 2', depthwise(5, 1, 2, { inChannels: 2, outChannels: 6, groups: 2 })],
+    ['1x1 spatial input', depthwise(3, 1, 1, { height: 1, width: 1 })],
+    ['one channel, wide rows (weight-gradient slices)', depthwise(3, 1, 1, { batch: 4, inChannels: 1, outChannels: 1, groups: 1, height: 40, width: 37 })],
+  ])('%s', async (_name, c) => {
+    await checkConv(c, 11);
+  });
+
+  it('runs past 65535 workgroups (2-D grid), forward and gradients', async () => {
+    // 4100 x 1024 single-pixel planes: one invocation each, 4.2M invocations = 65600 workgroups of 64.
+    const c = depthwise(3, 1, 1, { batch: 4100, inChannels: 1024, outChannels: 1024, groups: 1024, height: 1, width: 1, bias: false });
+    await checkConv(c, 5);
+  });
+
+  it('matches the reference on random depthwise configurations', async () => {
+    // MobileNet / DeepLab-like: square odd kernels, stride 1-2, small dilations, channel multiplier 1-3. The
+    // conv2d property test covers arbitrary (non-square, even) depthwise kernels.
+    const config = fc
+      .record({
+        batch: fc.integer({ min: 1, max: 3 }),
+        channels: fc.integer({ min: 1, max: 6 }),
+        multiplier: fc.integer({ min: 1, max: 3 }),
+        height: fc.integer({ min: 1, max: 14 }),
+        width: fc.integer({ min: 1, max: 14 }),
+        k: fc.constantFrom(1, 3, 5, 7),
+        stride: fc.integer({ min: 1, max: 2 }),
+        dilation: fc.integer({ min: 1, max: 3 }),
+        padding: fc.tuple(fc.nat(3), fc.nat(3), fc.nat(3), fc.nat(3)),
+        bias: fc.boolean(),
+      })
+      .map(({ channels, multiplier, k, stride, dilation, ...r }) =>
+        conv({
+          ...r, inChannels: channels, outChannels: channels * multiplier, groups: channels,
+          kernelH: k, kernelW: k, stride: [stride, stride], dilation: [dilation, dilation],
+        }),
+      )
+      .filter((c) => convOutputSize(c)[0] >= 1 && convOutputSize(c)[1] >= 1);
+    await fc.assert(fc.asyncProperty(config, fc.nat(1000), (c, seed) => checkConv(c, seed)), { numRuns: 30 });
+  }, 600_000);
+
+  it('keeps the spatial shape out of the pipeline key', async () => {
+    const before = runtime().pipelines.size;
+    for (const hw of [6, 9, 14]) await checkConv(depthwise(3, 1, 1, { height: hw, width: hw + 1, batch: 1 }), hw);
+    const afterFirst = runtime().pipelines.size;
+    for (const hw of [7, 12]) await checkConv(depthwise(3, 1, 1, { height: hw, width: hw + 3, batch: 2 }), hw);
+    expect(runtime().pipelines.size).toBe(afterFirst);
+    expect(afterFirst - before).toBeLessThanOrEqual(5);
+  });
+});
