@@ -3,6 +3,9 @@
 // v1 'workgroup': one 64-thread workgroup per row, strided partial results, then a tree in shared memory.
 //    For long rows (cols >= 64).
 // v2 'thread': one thread per row, a plain loop. For many short rows, where v1 would idle most lanes.
+// v3 'middle': x viewed as [outer, len, inner], out[o, i] = op over r of x[o, r, i]; one thread per output,
+//    so neighbouring threads read neighbouring elements (columns of a batch of matrices: bias gradients,
+//    sums over the batch axis) and nothing is transposed first.
 // Rows past 65535 workgroups use a 2-D grid. Sums accumulate in f32 (pairwise within the tree).
 import { KernelFamily } from '../engine/kernel.ts';
 import { LINEAR_ID, WG } from './prelude.ts';
@@ -71,3 +74,29 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 }
 
 export const reduceKernels = new KernelFamily<ReduceVariant>('reduce', source, (v) => `${v.op},${v.perRow}`);
+
+function middleSource({ op }: { op: ReduceOp }): string {
+  return /* wgsl */ `
+struct Params { outer: u32, len: u32, inner: u32, offset: u32, scale: f32 }
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<uniform> params: Params;
+${LINEAR_ID}
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lidx: u32) {
+  let t = linear_id(wid, nwg, lidx, ${WG}u);
+  if (t >= params.outer * params.inner) { return; }
+  let o = t / params.inner;
+  let i = t - o * params.inner;
+  var at = params.offset + o * params.len * params.inner + i;
+  var acc: f32 = ${IDENTITY[op]};
+  for (var r = 0u; r < params.len; r++) {
+    acc = ${COMBINE[op]('acc', 'x[at]')};
+    at += params.inner;
+  }
+  out[t] = acc * params.scale;
+}`;
+}
+
+export const reduceMiddleKernels = new KernelFamily<{ op: ReduceOp }>('reduce_middle', middleSource, (v) => v.op);

@@ -85,7 +85,8 @@ export class BatchNorm2d extends Module {
     this.numBatchesTracked = this.buffer('num_batches_tracked', track ? fromArray([0], [], { dtype: 'int32' }) : null);
   }
 
-  forward(x: Tensor): Tensor {
+  /** `activation: 'relu6'` fuses ReLU6 into the normalisation (one pass instead of two, both ways). */
+  forward(x: Tensor, activation: 'none' | 'relu6' = 'none'): Tensor {
     if (x.rank !== 4 || x.shape[1] !== this.channels) {
       throw new Error(`BatchNorm2d(${this.channels}): input ${shapeString(x.shape)} is not [N, ${this.channels}, H, W]`);
     }
@@ -105,6 +106,7 @@ export class BatchNorm2d extends Module {
       training: useBatchStats,
       momentum: this.momentum,
       eps: this.eps,
+      activation,
     });
   }
 

@@ -142,7 +142,17 @@ export function convForward(g: ConvGeometry, x: Tensor, w: Tensor, bias: Tensor 
   const out = allocate([g.n, g.o, g.oh, g.ow]);
   const kk = g.kh * g.kw;
   const pad: [number, number] = [g.padding[0], g.padding[2]];
-  if (isPointwise(g)) {
+  if (isPointwise(g) && g.h * g.w === 1) {
+    // One pixel per image: the whole batch is a single [N, C] x [C, O] matmul (far better blocked than
+    // a pointwise kernel that would have one pixel to work with).
+    const x2 = x.view([g.n, g.c], [g.c, 1], x.offset);
+    const wt = w.view([g.c, g.o], [1, g.c], w.offset);
+    const y = matmulKernel(x2, wt, bias ? { bias, biasAxis: 'cols' } : {});
+    for (const t of [x2, wt, out]) t.dispose();
+    const shaped = y.view([g.n, g.o, 1, 1], [g.o, 1, 1, 1], 0);
+    y.dispose();
+    return shaped;
+  } else if (isPointwise(g)) {
     runPointwise(x, w, bias, out, g.n, g.c, g.o, g.h * g.w);
   } else if (isDepthwise(g)) {
     const pass: DepthwisePass = {
@@ -171,6 +181,15 @@ export function convForward(g: ConvGeometry, x: Tensor, w: Tensor, bias: Tensor 
 export function convInputGrad(g: ConvGeometry, gy: Tensor, w: Tensor, bias: Tensor | null = null): Tensor {
   const dx = allocate([g.n, g.c, g.h, g.w]);
   const kk = g.kh * g.kw;
+  if (isPointwise(g) && g.h * g.w === 1 && !bias) {
+    const gy2 = gy.view([g.n, g.o], [g.o, 1], gy.offset);
+    const w2 = w.view([g.o, g.c], [g.c, 1], w.offset);
+    const d = matmulKernel(gy2, w2);
+    for (const t of [gy2, w2, dx]) t.dispose();
+    const shaped = d.view([g.n, g.c, 1, 1], [g.c, 1, 1, 1], 0);
+    d.dispose();
+    return shaped;
+  }
   if (isPointwise(g)) {
     const w2 = reshape(w, [g.o, g.c]);
     const wt = transpose(w2);
@@ -270,6 +289,15 @@ export function convWeightGrad(g: ConvGeometry, x: Tensor, gy: Tensor): Tensor {
 /** dw [O, C] = sum over n of dy[n] [O, P] · x[n]ᵀ [P, C]: the matmul kernel, reading x transposed in place. */
 function pointwiseWeightGrad(g: ConvGeometry, x: Tensor, gy: Tensor): Tensor {
   const pix = g.h * g.w;
+  if (pix === 1) {
+    // dw [O, C] = dyᵀ [O, N] · x [N, C]: one matmul over the batch.
+    const gyT = gy.view([g.o, g.n], [1, g.o], gy.offset);
+    const x2 = x.view([g.n, g.c], [g.c, 1], x.offset);
+    const d = matmulKernel(gyT, x2);
+    const out = reshape(d, [g.o, g.c, 1, 1]);
+    for (const t of [gyT, x2, d]) t.dispose();
+    return out;
+  }
   const xt = x.view([g.n, pix, g.c], [g.c * pix, 1, pix], 0);
   const gy3 = gy.view([g.n, g.o, pix], [g.o * pix, pix, 1], 0);
   const perImage = matmulKernel(gy3, xt);

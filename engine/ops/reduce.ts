@@ -3,7 +3,7 @@ import { apply, type FunctionDef } from '../autograd.ts';
 import { grid1d } from '../kernel.ts';
 import { shapeString, sizeOf } from '../host.ts';
 import { allocate, Tensor } from '../tensor.ts';
-import { reduceKernels, type ReduceOp } from '../../kernels/reduce.ts';
+import { reduceKernels, reduceMiddleKernels, type ReduceOp } from '../../kernels/reduce.ts';
 import { perRowVariant } from '../../kernels/softmax.ts';
 import { runtime } from '../runtime.ts';
 import { WG } from '../../kernels/prelude.ts';
@@ -51,6 +51,18 @@ function reduceRaw(x: Tensor, axes: number[], keepdim: boolean, op: ReduceOp, me
   if (cols === 0 && rows > 0 && (op !== 'sum' || mean)) {
     throw new Error(`${mean ? 'mean' : op}: cannot reduce over an empty axis of ${shapeString(x.shape)}`);
   }
+  const block = x.isContiguous() ? reducedBlock(x.shape, axes) : null;
+  if (block) {
+    const out = allocate([block.outer * block.inner]);
+    reduceMiddleKernels.get({ op }).run(
+      { x: x.storage, out: out.storage },
+      { outer: block.outer, len: block.len, inner: block.inner, offset: x.offset, scale: mean ? 1 / cols : 1 },
+      grid1d(block.outer * block.inner, WG),
+    );
+    const shaped = reshape(out, keptShape(x.shape, axes, keepdim));
+    out.dispose();
+    return shaped;
+  }
   const moved = permute(x, [...kept, ...axes]);
   const dense = contiguous(moved);
   const out = reduceRows(dense, rows, cols, op, mean ? 1 / cols : 1);
@@ -59,6 +71,23 @@ function reduceRaw(x: Tensor, axes: number[], keepdim: boolean, op: ReduceOp, me
   const shaped = reshape(out, keptShape(x.shape, axes, keepdim));
   out.dispose();
   return shaped;
+}
+
+/**
+ * When the reduced axes (ignoring size-1 axes) are one consecutive block that does not end the shape, a
+ * contiguous x reads as [outer, len, inner] and reduces in place; trailing blocks (inner 1) are left to the
+ * row kernels, which handle long rows better.
+ */
+function reducedBlock(shape: readonly number[], axes: readonly number[]): { outer: number; len: number; inner: number } | null {
+  const big = shape.map((d, i) => i).filter((i) => shape[i] > 1);
+  const reduced = big.filter((i) => axes.includes(i));
+  if (!reduced.length) return null;
+  const first = big.indexOf(reduced[0]);
+  if (big.slice(first, first + reduced.length).some((i, k) => i !== reduced[k])) return null;
+  const lastAxis = reduced[reduced.length - 1];
+  const inner = sizeOf(shape.slice(lastAxis + 1));
+  if (inner === 1) return null;
+  return { outer: sizeOf(shape.slice(0, reduced[0])), len: sizeOf(reduced.map((i) => shape[i])), inner };
 }
 
 interface ReduceAttrs {

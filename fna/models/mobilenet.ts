@@ -1,7 +1,7 @@
 // MobileNetV2 (and any searched MBConv network) built from an architecture spec, with the DenseNAS
 // state-dict keys of fna-spec §1.0: blocks.0.{0,1} stem, blocks.b.layers.l.op.j MBConv layers,
 // blocks.{n+1}.conv.{0,1} final 1x1 conv, classifier.
-import { add, relu6 } from '../../engine/ops/arithmetic.ts';
+import { add } from '../../engine/ops/arithmetic.ts';
 import { globalAvgPool } from '../../engine/ops/pool.ts';
 import { reshape } from '../../engine/ops/movement.ts';
 import { BatchNorm2d, Conv2d, type BatchNormConfig } from '../../engine/nn/conv.ts';
@@ -90,12 +90,10 @@ export class MBConv extends Module {
     };
     if (this.expand) {
       step(() => this.expand!.forward(h));
-      step(() => this.expandBn!.forward(h));
-      step(() => relu6(h));
+      step(() => this.expandBn!.forward(h, 'relu6'));
     }
     step(() => this.depthwise.forward(h));
-    step(() => this.depthwiseBn.forward(h));
-    step(() => relu6(h));
+    step(() => this.depthwiseBn.forward(h, 'relu6'));
     step(() => this.project.forward(h));
     step(() => this.projectBn.forward(h));
     if (this.spec.residual) step(() => add(h, x));
@@ -195,8 +193,7 @@ export class MobileNetV2 extends Module {
       h.dispose();
       h = next;
     };
-    swap(this.stemBn.forward(h));
-    swap(relu6(h));
+    swap(this.stemBn.forward(h, 'relu6'));
     this.stages.forEach((stage, s) => {
       for (const layer of stage) swap(layer.forward(h));
       if (keepStages.includes(s)) kept.push(h.view(h.shape, h.strides, h.offset));
@@ -204,8 +201,7 @@ export class MobileNetV2 extends Module {
     let head: Tensor | null = null;
     if (this.headConv && this.headBn) {
       swap(this.headConv.forward(h));
-      swap(this.headBn.forward(h));
-      swap(relu6(h));
+      swap(this.headBn.forward(h, 'relu6'));
       head = h;
     } else {
       kept.push(h);

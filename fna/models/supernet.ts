@@ -4,7 +4,7 @@
 // blocks.b.layers.l._ops.<prim>.op.j.*. Architecture parameters live apart from the weights
 // (`archParameters()`), one [candidates] row per layer, initialised 1e-3 * N(0, 1).
 import { fromArray } from '../../engine/ops/creation.ts';
-import { relu6, add } from '../../engine/ops/arithmetic.ts';
+import { add } from '../../engine/ops/arithmetic.ts';
 import { mixedOp } from '../../engine/ops/mixedop.ts';
 import { BatchNorm2d, Conv2d } from '../../engine/nn/conv.ts';
 import { HostRng, initRng } from '../../engine/nn/init.ts';
@@ -189,8 +189,7 @@ export class SuperNet extends Module {
       return next;
     };
     let h = this.stem.conv.forward(x);
-    h = swap(h, this.stem.bn.forward(h));
-    h = swap(h, relu6(h));
+    h = swap(h, this.stem.bn.forward(h, 'relu6'));
     h = swap(h, this.first.forward(h));
     const stages: Tensor[] = [h.view(h.shape, h.strides, h.offset)];
     let pathCost = 0;
