@@ -1,0 +1,75 @@
+// `npm run bench`: runs the suites in bench/suites/index.ts and writes bench/results/latest.json and
+// bench/RESULTS.md. Options: --suite a,b (a subset; results go to bench/results/<a,b>.json), --quick.
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { init, shutdown } from '../engine/index.ts';
+import { machineInfo } from './machine.ts';
+import { writeJson, writeMarkdown, type BenchReport } from './report.ts';
+import type { BenchContext, BenchRow } from './suite.ts';
+import { SUITES } from './suites/index.ts';
+
+// Mesa reads this when the device is created (in init): without it, "cold" is a cache hit after the first run.
+if (!process.env.FNA_BENCH_SHADER_CACHE) process.env.MESA_SHADER_CACHE_DISABLE ??= 'true';
+
+function parseArgs(argv: string[]): { suites: string[] | null; quick: boolean } {
+  let suites: string[] | null = null;
+  let quick = false;
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--quick') quick = true;
+    else if (argv[i] === '--suite') suites = (argv[++i] ?? '').split(',').filter(Boolean);
+    else if (argv[i].startsWith('--suite=')) suites = argv[i].slice(8).split(',').filter(Boolean);
+    else throw new Error(`bench: unknown argument '${argv[i]}' (use --suite a,b and --quick)`);
+  }
+  const unknown = (suites ?? []).filter((s) => !SUITES.some((x) => x.name === s));
+  if (unknown.length) throw new Error(`bench: no suite named ${unknown.join(', ')}; suites: ${SUITES.map((s) => s.name).join(', ')}`);
+  return { suites, quick };
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const started = performance.now();
+  await init();
+  const machine = machineInfo();
+  console.log(`bench on ${machine.adapter} (${machine.backend}), ${machine.cpu} x${machine.cores}, load ${machine.loadAverage.toFixed(2)}`);
+  const ctx: BenchContext = { quick: args.quick, ceilings: new Map(), log: (line) => console.log(`  ${line}`) };
+  const selected = SUITES.filter((s) => !args.suites || args.suites.includes(s.name));
+  const rows: BenchRow[] = [];
+  try {
+    for (const suite of selected) {
+      const t0 = performance.now();
+      console.log(`suite ${suite.name}: ${suite.description}`);
+      rows.push(...(await suite.run(ctx)));
+      console.log(`suite ${suite.name} done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    }
+  } finally {
+    machine.loadAverageEnd = os.loadavg()[0];
+    await shutdown();
+  }
+  for (const r of rows) {
+    const ceiling = r.ceiling ? ctx.ceilings.get(r.ceiling) : undefined;
+    if (ceiling) r.fraction = r.value / ceiling;
+  }
+  const report: BenchReport = {
+    machine,
+    suites: selected.map((s) => ({ name: s.name, description: s.description })),
+    ceilings: Object.fromEntries(ctx.ceilings),
+    totalSeconds: (performance.now() - started) / 1000,
+    rows,
+  };
+  const here = fileURLToPath(new URL('.', import.meta.url));
+  if (args.suites || args.quick) {
+    const file = join(here, 'results', `${args.quick ? 'quick-' : ''}${selected.map((s) => s.name).join(',')}.json`);
+    writeJson(file, report);
+    console.log(`wrote ${file}`);
+  } else {
+    writeJson(join(here, 'results', 'latest.json'), report);
+    writeMarkdown(join(here, 'RESULTS.md'), report);
+    console.log(`wrote bench/results/latest.json and bench/RESULTS.md (${report.totalSeconds.toFixed(0)} s)`);
+  }
+  for (const r of rows) {
+    console.log(`${r.suite.padEnd(12)} ${r.name.padEnd(22)} ${r.shape.padEnd(28)} cold ${r.coldMs.toFixed(1).padStart(8)} ms  warm ${r.medianMs.toFixed(3).padStart(9)} ms  ${r.value.toFixed(2).padStart(7)} ${r.unit}${r.fraction !== null ? `  ${(100 * r.fraction).toFixed(0)}%` : ''}`);
+  }
+}
+
+await main();

@@ -1,0 +1,67 @@
+// What a benchmark suite is: a named list of measurements, each turned into one result row. Suites are
+// registered in bench/suites/index.ts and run in that order, so a later suite can use a ceiling an
+// earlier one measured (element-wise GB/s as a fraction of the copy kernel's).
+import type { Spread, Timing } from './timing.ts';
+
+export type Unit = 'GFLOP/s' | 'GB/s';
+
+export interface BenchRow {
+  suite: string;
+  name: string;
+  shape: string;
+  /** How the warm times were taken: GPU timestamps, wall clock, or benny's wall-clock samples. */
+  clock: string;
+  coldMs: number;
+  medianMs: number;
+  spread: Spread;
+  runs: number;
+  callsPerRun: number;
+  value: number;
+  unit: Unit;
+  /** value / ceiling, where `ceiling` names the reference measured in the same run. */
+  fraction: number | null;
+  ceiling: string | null;
+  note?: string;
+}
+
+export interface BenchContext {
+  quick: boolean;
+  /** Reference throughputs measured earlier in this run, by name (e.g. 'copy GB/s'). */
+  ceilings: Map<string, number>;
+  log(line: string): void;
+}
+
+export interface Suite {
+  name: string;
+  description: string;
+  run(ctx: BenchContext): Promise<BenchRow[]>;
+}
+
+/** A row from a timing; `work` is flops (GFLOP/s) or bytes moved (GB/s) per call. */
+export function rowFrom(
+  timing: Timing,
+  fields: { suite: string; name: string; shape: string; work: number; unit: Unit; ceiling?: string; note?: string },
+): BenchRow {
+  const value = fields.work / (timing.medianMs * 1e6);
+  return {
+    suite: fields.suite,
+    name: fields.name,
+    shape: fields.shape,
+    clock: timing.clock,
+    coldMs: timing.coldMs,
+    medianMs: timing.medianMs,
+    spread: { minMs: timing.minMs, p10Ms: timing.p10Ms, p90Ms: timing.p90Ms, maxMs: timing.maxMs },
+    runs: timing.runs,
+    callsPerRun: timing.callsPerRun,
+    value,
+    unit: fields.unit,
+    fraction: null,
+    ceiling: fields.ceiling ?? null,
+    note: fields.note,
+  };
+}
+
+/** Fills `fraction` of each row that names `ceiling`, given the ceiling's value. */
+export function applyCeiling(rows: BenchRow[], ceiling: string, value: number): void {
+  for (const r of rows) if (r.ceiling === ceiling) r.fraction = r.value / value;
+}

@@ -1,0 +1,68 @@
+// Bandwidth of a plain WGSL copy kernel (read + write): the ceiling for memory-bound ops. Run through
+// timeShader, the public path for timing any user shader.
+import { grid1d } from '../../engine/kernel.ts';
+import type { BenchContext, BenchRow, Suite } from '../suite.ts';
+import { rowFrom } from '../suite.ts';
+import { timeShader } from '../timing.ts';
+
+const WG = 256;
+
+/** Each invocation copies `perInvocation` elements, a grid apart (so a workgroup's reads stay contiguous). */
+function copyShader(vec4: boolean, perInvocation: number): string {
+  const t = vec4 ? 'vec4<f32>' : 'f32';
+  return /* wgsl */ `
+struct Params { n: u32, stride: u32 }
+@group(0) @binding(0) var<storage, read> src: array<${t}>;
+@group(0) @binding(1) var<storage, read_write> dst: array<${t}>;
+@group(0) @binding(2) var<uniform> params: Params;
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lidx: u32) {
+  let first = (wid.x + wid.y * nwg.x) * ${WG}u + lidx;
+  for (var j = 0u; j < ${perInvocation}u; j++) {
+    let i = first + j * params.stride;
+    if (i < params.n) { dst[i] = src[i]; }
+  }
+}`;
+}
+
+const VARIANTS: [string, boolean, number][] = [
+  ['copy f32', false, 1],
+  ['copy vec4<f32>', true, 1],
+  ['copy vec4<f32> x4', true, 4],
+];
+
+export const COPY_CEILING = 'copy GB/s';
+
+export const copySuite: Suite = {
+  name: 'copy',
+  description: 'WGSL copy kernels (one f32, one vec4 or four vec4 per invocation); GB/s counts bytes read plus written; the best is the ceiling for memory-bound ops',
+  async run(ctx: BenchContext): Promise<BenchRow[]> {
+    const sizes = ctx.quick ? [1 << 20] : [1 << 22, 1 << 24];
+    const rows: BenchRow[] = [];
+    for (const floats of sizes) {
+      for (const [name, vec4, per] of VARIANTS) {
+        const items = vec4 ? floats / 4 : floats;
+        const invocations = Math.ceil(items / per);
+        const grid = grid1d(invocations, WG);
+        const timing = await timeShader(
+          {
+            name: `bench_${name.replace(/\W+/g, '_')}`,
+            wgsl: copyShader(vec4, per),
+            bindings: { src: floats * 4, dst: floats * 4 },
+            uniforms: { n: items, stride: grid[0] * grid[1] * WG },
+            workgroups: grid,
+          },
+          { runs: ctx.quick ? 5 : 10 },
+        );
+        const mb = (floats * 4) / 2 ** 20;
+        const row = rowFrom(timing, { suite: 'copy', name, shape: `${floats} floats (${mb} MiB)`, work: 2 * floats * 4, unit: 'GB/s', ceiling: COPY_CEILING });
+        rows.push(row);
+        ctx.log(`${name} ${mb} MiB: ${row.value.toFixed(2)} GB/s`);
+      }
+    }
+    // The ceiling is the best copy measured here; every copy row is a fraction of it.
+    ctx.ceilings.set(COPY_CEILING, Math.max(...rows.map((r) => r.value)));
+    return rows;
+  },
+};

@@ -1,0 +1,97 @@
+// matmul GFLOP/s: square products at 512, 1024, 2048 with the engine's tile choice, then the candidate
+// tile shapes compared at 1024 as a benny suite (benny's samples give the spread; its summary names the
+// fastest). Every row is also a fraction of the best GFLOP/s measured in this run.
+import benny from 'benny';
+import { fromArray, matmul, sync, tidy, type Tensor } from '../../engine/index.ts';
+import { MATMUL_TILES, matmulKernel, type TileConfig } from '../../engine/ops/matmul.ts';
+import type { BenchContext, BenchRow, Suite } from '../suite.ts';
+import { rowFrom } from '../suite.ts';
+import { summarize, timeGpu } from '../timing.ts';
+
+export const MATMUL_CEILING = 'best matmul GFLOP/s';
+
+/** Tile shapes compared at 1024³; the engine uses 'small' and 'large' (MATMUL_TILES). */
+const TILE_CANDIDATES: Record<string, TileConfig> = {
+  '4x4 wg8x8 (small)': MATMUL_TILES.small,
+  '4x4 wg16x16': { tileM: 4, tileN: 4, wgX: 16, wgY: 16 },
+  '8x4 wg8x8': { tileM: 8, tileN: 4, wgX: 8, wgY: 8 },
+  '8x8 wg8x8': { tileM: 8, tileN: 8, wgX: 8, wgY: 8 },
+  '8x8 wg16x8 (large)': MATMUL_TILES.large,
+};
+
+function square(n: number, seed: number): Tensor {
+  const data = new Float32Array(n * n);
+  for (let i = 0; i < n * n; i++) data[i] = Math.sin(i * 0.37 + seed);
+  return fromArray(data, [n, n]);
+}
+
+async function sizes(ctx: BenchContext): Promise<BenchRow[]> {
+  const rows: BenchRow[] = [];
+  for (const n of ctx.quick ? [256, 512] : [512, 1024, 2048]) {
+    const a = square(n, 1);
+    const b = square(n, 2);
+    try {
+      // At 2048³ one call takes seconds: the cold call is warm-up enough.
+      const timing = await timeGpu(() => matmul(a, b), n >= 2048 ? { warmup: 0, runs: 3 } : { warmup: 1, runs: 5 });
+      rows.push(rowFrom(timing, { suite: 'matmul', name: 'matmul', shape: `${n}x${n} · ${n}x${n}`, work: 2 * n ** 3, unit: 'GFLOP/s', ceiling: MATMUL_CEILING }));
+      ctx.log(`matmul ${n}³: ${rows[rows.length - 1].value.toFixed(2)} GFLOP/s (cold ${timing.coldMs.toFixed(0)} ms)`);
+    } finally {
+      a.dispose();
+      b.dispose();
+    }
+  }
+  return rows;
+}
+
+/** Each tile candidate as a benny case: one product plus `await sync()` per call, wall clock. */
+async function tiles(ctx: BenchContext): Promise<BenchRow[]> {
+  const n = ctx.quick ? 256 : 1024;
+  const a = square(n, 3);
+  const b = square(n, 4);
+  const run = async (tile: TileConfig) => {
+    tidy(() => {
+      matmulKernel(a, b, { tile });
+    });
+    await sync();
+  };
+  try {
+    const cold = new Map<string, number>();
+    for (const [name, tile] of Object.entries(TILE_CANDIDATES)) {
+      const t0 = performance.now();
+      await run(tile);
+      cold.set(name, performance.now() - t0);
+    }
+    const summary = await benny.suite(
+      `matmul tiles ${n}³`,
+      ...Object.entries(TILE_CANDIDATES).map(([name, tile]) => benny.add(name, () => run(tile))),
+      benny.configure({ cases: { minSamples: ctx.quick ? 2 : 3, maxTime: ctx.quick ? 0.5 : 1.5, initCount: 1, delay: 0 } }),
+      benny.cycle((result) => ctx.log(`  tile ${result.name}: ${((2 * n ** 3 * result.ops) / 1e9).toFixed(2)} GFLOP/s ±${result.margin.toFixed(1)}% (${result.samples} samples)`)),
+      benny.complete((s) => ctx.log(`  fastest tile: ${s.results[s.fastest.index].name}`)),
+    );
+    return summary.results.map((r) => {
+      const samplesMs = r.details.sampleResults.map((s) => s * 1000);
+      const stats = summarize(samplesMs);
+      const row = rowFrom(
+        { clock: 'wall', coldMs: cold.get(r.name) ?? NaN, runs: samplesMs.length, callsPerRun: 1, samplesMs, ...stats },
+        { suite: 'matmul', name: `tile ${r.name}`, shape: `${n}x${n} · ${n}x${n}`, work: 2 * n ** 3, unit: 'GFLOP/s', ceiling: MATMUL_CEILING },
+      );
+      row.clock = 'benny (wall)';
+      // benny ranks by mean ops/s; the row's GFLOP/s uses the median sample, so the two can disagree.
+      row.note = r.name === summary.results[summary.fastest.index].name ? 'benny: fastest (mean)' : `benny: ${r.percentSlower}% slower (mean)`;
+      return row;
+    });
+  } finally {
+    a.dispose();
+    b.dispose();
+  }
+}
+
+export const matmulSuite: Suite = {
+  name: 'matmul',
+  description: 'square float32 matmul; GFLOP/s = 2·n³ / median time; fraction = of the best GFLOP/s in this run',
+  async run(ctx: BenchContext): Promise<BenchRow[]> {
+    const rows = [...(await sizes(ctx)), ...(await tiles(ctx))];
+    ctx.ceilings.set(MATMUL_CEILING, Math.max(...rows.map((r) => r.value)));
+    return rows;
+  },
+};

@@ -1,0 +1,198 @@
+// fna-webgpu/bench: time GPU work recorded through the engine, or any WGSL compute shader.
+//
+// Every measurement separates the cold call (first call: pipeline compile, allocation, upload) from warm
+// runs after a warm-up, and reports the median with its spread (min, p10, p90, max) per call.
+//
+// Two clocks:
+//  - 'gpu-timestamp' where the adapter has the `timestamp-query` feature: the work is bracketed by two
+//    empty compute passes that write timestamps (the end one waits for everything submitted before it),
+//    so the time excludes JavaScript, submission and completion-polling latency. No engine hook needed:
+//    the engine's queue is flushed before and after, and the markers are submitted around it.
+//  - 'wall' otherwise: performance.now() around recording plus `await sync()` (queue.onSubmittedWorkDone).
+// Fast work is repeated inside one measured run (callsPerRun) until a run lasts `minRunMs`.
+import { Kernel, type UniformValues } from '../engine/kernel.ts';
+import { runtime, sync } from '../engine/runtime.ts';
+import { tidy } from '../engine/scope.ts';
+import { allocate, type Tensor } from '../engine/tensor.ts';
+
+export type Clock = 'gpu-timestamp' | 'wall';
+
+export interface TimingOptions {
+  /** Warm calls after the cold one, not measured (default 2). */
+  warmup?: number;
+  /** Measured runs (default 10). */
+  runs?: number;
+  /** Repeat the work inside a run until one run lasts at least this long (default 25 ms). */
+  minRunMs?: number;
+  /** Force a clock; 'auto' (default) uses GPU timestamps when the adapter has them. */
+  clock?: 'auto' | Clock;
+}
+
+export interface Spread {
+  minMs: number;
+  p10Ms: number;
+  p90Ms: number;
+  maxMs: number;
+}
+
+export interface Timing extends Spread {
+  clock: Clock;
+  /** First call, wall clock, including pipeline compilation. */
+  coldMs: number;
+  /** Median per call over the warm runs. */
+  medianMs: number;
+  runs: number;
+  callsPerRun: number;
+  /** Per-call time of each run, in run order. */
+  samplesMs: number[];
+}
+
+/** Percentile by linear interpolation between order statistics (p in [0, 1]). */
+export function percentile(sorted: readonly number[], p: number): number {
+  if (!sorted.length) return NaN;
+  const at = (sorted.length - 1) * p;
+  const lo = Math.floor(at);
+  const hi = Math.ceil(at);
+  return sorted[lo] + (sorted[hi] - sorted[lo]) * (at - lo);
+}
+
+export function summarize(samplesMs: readonly number[]): Spread & { medianMs: number } {
+  const s = [...samplesMs].sort((a, b) => a - b);
+  return { medianMs: percentile(s, 0.5), minMs: s[0], p10Ms: percentile(s, 0.1), p90Ms: percentile(s, 0.9), maxMs: s[s.length - 1] };
+}
+
+export function hasGpuTimestamps(): boolean {
+  return runtime().ctx.features.has('timestamp-query');
+}
+
+/** Runs `record` (which records GPU work) `calls` times inside tidy scopes, so its tensors are released. */
+function recordCalls(record: () => unknown, calls: number): void {
+  for (let i = 0; i < calls; i++) {
+    tidy(() => {
+      record();
+    });
+  }
+}
+
+class TimestampBracket {
+  private readonly querySet: GPUQuerySet;
+  private readonly resolved: GPUBuffer;
+  private readonly readback: GPUBuffer;
+  constructor(private readonly device: GPUDevice) {
+    this.querySet = device.createQuerySet({ type: 'timestamp', count: 2, label: 'bench-timestamps' });
+    this.resolved = device.createBuffer({ size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+    this.readback = device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  }
+
+  private marker(index: 0 | 1): GPUCommandEncoder {
+    const encoder = this.device.createCommandEncoder({ label: 'bench-marker' });
+    const timestampWrites: GPUComputePassTimestampWrites =
+      index === 0 ? { querySet: this.querySet, beginningOfPassWriteIndex: 0 } : { querySet: this.querySet, endOfPassWriteIndex: 1 };
+    encoder.beginComputePass({ timestampWrites }).end();
+    return encoder;
+  }
+
+  /** GPU milliseconds between the two markers around `record`'s work. */
+  async measure(record: () => void): Promise<number> {
+    const queue = runtime().queue;
+    queue.flush();
+    this.device.queue.submit([this.marker(0).finish()]);
+    record();
+    queue.flush();
+    const end = this.marker(1);
+    end.resolveQuerySet(this.querySet, 0, 2, this.resolved, 0);
+    end.copyBufferToBuffer(this.resolved, 0, this.readback, 0, 16);
+    this.device.queue.submit([end.finish()]);
+    await this.readback.mapAsync(GPUMapMode.READ);
+    const [t0, t1] = new BigInt64Array(this.readback.getMappedRange().slice(0));
+    this.readback.unmap();
+    await sync(); // surfaces any GPU error raised by the work
+    return Number(t1 - t0) / 1e6;
+  }
+
+  destroy(): void {
+    this.querySet.destroy();
+    this.resolved.destroy();
+    this.readback.destroy();
+  }
+}
+
+/**
+ * Times `record`, a function that records GPU work through the engine (e.g. `() => matmul(a, b)`);
+ * tensors it creates are disposed after each call.
+ */
+export async function timeGpu(record: () => unknown, opts: TimingOptions = {}): Promise<Timing> {
+  const { warmup = 2, runs = 10, minRunMs = 25 } = opts;
+  const clock: Clock = opts.clock === 'wall' || !hasGpuTimestamps() ? 'wall' : 'gpu-timestamp';
+  await sync();
+  let t0 = performance.now();
+  recordCalls(record, 1);
+  await sync();
+  const coldMs = performance.now() - t0;
+  let lastMs = coldMs;
+  for (let i = 0; i < warmup; i++) {
+    t0 = performance.now();
+    recordCalls(record, 1);
+    await sync();
+    lastMs = performance.now() - t0;
+  }
+  const callsPerRun = Math.max(1, Math.min(1000, Math.ceil(minRunMs / Math.max(lastMs, 1e-3))));
+  const bracket = clock === 'gpu-timestamp' ? new TimestampBracket(runtime().ctx.device) : null;
+  const samplesMs: number[] = [];
+  try {
+    for (let r = 0; r < runs; r++) {
+      if (bracket) {
+        samplesMs.push((await bracket.measure(() => recordCalls(record, callsPerRun))) / callsPerRun);
+      } else {
+        t0 = performance.now();
+        recordCalls(record, callsPerRun);
+        await sync();
+        samplesMs.push((performance.now() - t0) / callsPerRun);
+      }
+    }
+  } finally {
+    bracket?.destroy();
+  }
+  return { clock, coldMs, runs, callsPerRun, samplesMs, ...summarize(samplesMs) };
+}
+
+export interface ShaderSpec {
+  /** Names the shader in errors and pipeline caches. */
+  name: string;
+  /**
+   * A compute shader in the engine's convention: storage bindings 0..n-1 in group 0, then at most one
+   * uniform struct at binding n (see docs/writing-ops.md).
+   */
+  wgsl: string;
+  /** Each storage variable the shader declares: a tensor, or a byte size to allocate for the run. */
+  bindings: Record<string, Tensor | number>;
+  uniforms?: UniformValues;
+  workgroups: [number, number?, number?];
+}
+
+/** Times one dispatch of a user WGSL compute shader. Buffers given as byte sizes are allocated and freed here. */
+export async function timeShader(spec: ShaderSpec, opts: TimingOptions = {}): Promise<Timing> {
+  // The pipeline cache is keyed by name: the source's hash keeps two shaders of one name apart.
+  const kernel = new Kernel(`${spec.name}#${hashString(spec.wgsl)}`, spec.wgsl);
+  const owned: Tensor[] = [];
+  const storages = Object.fromEntries(
+    Object.entries(spec.bindings).map(([name, b]) => {
+      if (typeof b !== 'number') return [name, b.storage];
+      const t = allocate([Math.ceil(b / 4)]);
+      owned.push(t);
+      return [name, t.storage];
+    }),
+  );
+  const [x, y = 1, z = 1] = spec.workgroups;
+  try {
+    return await timeGpu(() => kernel.run(storages, spec.uniforms ?? {}, [x, y, z]), opts);
+  } finally {
+    for (const t of owned) t.dispose();
+  }
+}
+
+function hashString(s: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return (h >>> 0).toString(16);
+}
