@@ -1,5 +1,6 @@
 // Public API of the engine.
-export { init, shutdown, sync, memory, trimPool, runtime, isInitialised } from './runtime.ts';
+export { init, shutdown, sync, memory, trimPool, runtime, isInitialised, startProfiling, stopProfiling } from './runtime.ts';
+export { formatKernelTimes, type KernelTime } from './device/profiler.ts';
 export { getGpu, NoAdapterError, GpuError, type DeviceOptions, type GpuContext } from './device/device.ts';
 export type { MemoryInfo } from './device/buffers.ts';
 export { Tensor, allocate } from './tensor.ts';
@@ -12,3 +13,15 @@ export * from './ops/movement.ts';
 export * from './ops/reduce.ts';
 export * from './ops/arithmetic.ts';
 export { map, broadcastShapes } from './ops/map.ts';
+export * from './optim/index.ts';
+export * from './ops/softmax.ts';
+export * from './ops/loss.ts';
+export * from './ops/indexing.ts';
+export * from './ops/random.ts';
+export { conv2d, convTranspose2d, type Conv2dOptions, type ConvTranspose2dOptions } from './ops/conv.ts';
+export * from './ops/norm.ts';
+export { matmul, type MatmulOptions } from './ops/matmul.ts';
+export * from './ops/pool.ts';
+export * from './ops/upsample.ts';
+export * from './ops/mixedop.ts';
+export * from './ops/task-losses.ts';
