@@ -47,3 +47,22 @@ export function shapeString(shape: readonly number[]): string {
 export function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
+
+/** The shape that `shapes` broadcast to (NumPy rules); throws naming `op` and the shapes otherwise. */
+export function broadcastShapes(op: string, ...shapes: (readonly number[])[]): number[] {
+  const rank = Math.max(0, ...shapes.map((s) => s.length));
+  const out: number[] = [];
+  for (let i = 0; i < rank; i++) {
+    let d = 1;
+    for (const s of shapes) {
+      const v = s[s.length - rank + i] ?? 1;
+      if (v === 1) continue;
+      if (d !== 1 && d !== v) {
+        throw new Error(`${op}: shapes ${shapes.map(shapeString).join(' and ')} cannot be broadcast together`);
+      }
+      d = v;
+    }
+    out.push(d);
+  }
+  return out;
+}

@@ -1,43 +1,14 @@
 // Float64 references for the element-wise ops of engine/ops/arithmetic.ts, with NumPy broadcasting.
 // Each op is its scalar function plus one partial derivative per input; the VJP sums over broadcast axes.
-import { contiguousStrides, shapeString, sizeOf } from '../../host.ts';
-import { ref, type RefOp, type RefTensor } from '../reference.ts';
+import { broadcastShapes, sizeOf } from '../../host.ts';
+import { broadcastIndex, ref, type RefOp, type RefTensor } from '../reference.ts';
 
 /** The shape that `shapes` broadcast to (NumPy rules); throws naming `op` and the shapes otherwise. */
-export function broadcastShape(op: string, ...shapes: (readonly number[])[]): number[] {
-  const rank = Math.max(0, ...shapes.map((s) => s.length));
-  const out: number[] = [];
-  for (let i = 0; i < rank; i++) {
-    let d = 1;
-    for (const s of shapes) {
-      const v = s[s.length - rank + i] ?? 1;
-      if (v === 1) continue;
-      if (d !== 1 && d !== v) throw new Error(`${op}: shapes ${shapes.map(shapeString).join(' and ')} do not broadcast`);
-      d = v;
-    }
-    out.push(d);
-  }
-  return out;
-}
+export const broadcastShape = broadcastShapes;
 
 /** For each element of `outShape` (row-major), the index of the element of `shape` it reads when broadcast. */
 export function broadcastSource(shape: readonly number[], outShape: readonly number[]): Int32Array {
-  const n = sizeOf(outShape);
-  const strides = contiguousStrides(shape);
-  const lead = outShape.length - shape.length;
-  const src = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    let rem = i;
-    let idx = 0;
-    for (let d = outShape.length - 1; d >= 0; d--) {
-      const c = rem % outShape[d];
-      rem = Math.floor(rem / outShape[d]);
-      const j = d - lead;
-      if (j >= 0 && shape[j] !== 1) idx += c * strides[j];
-    }
-    src[i] = idx;
-  }
-  return src;
+  return Int32Array.from({ length: sizeOf(outShape) }, (_, i) => broadcastIndex(shape, outShape, i));
 }
 
 /** Sums `g` (of a broadcast shape) back onto `shape`: the VJP of broadcasting. */
