@@ -53,6 +53,8 @@ export async function trainMnistMlp(opts: MlpOptions = {}): Promise<{ testAccura
     }
     for (let s = 0; s < stepsPerEpoch; s++) {
       const { x, y } = batchOf(train, order.slice(s * batch, (s + 1) * batch));
+      // Linear decay to zero: the last steps average out the noise of a large constant rate.
+      opt.groups[0].lr = lr * (1 - (epoch * stepsPerEpoch + s) / (epochs * stepsPerEpoch));
       const loss = tidy(() => {
         const logits = model.forward(fromArray(x, [batch, px]));
         const l = crossEntropy(logits, fromArray(y, [batch], { dtype: 'int32' }));
