@@ -50,3 +50,38 @@ describe('GPU modules carry exactly the state-dict keys and shapes of their arch
     expect(memory().live).toBe(before);
   });
 });
+
+import { backward, mean, add, mulScalar, log } from '../engine/index.ts';
+
+describe('FNA super network steps', () => {
+  it('the arch step reaches every alpha (task loss and cost); the weight step flows through skip to the stem', async () => {
+    const space = searchSpacePreset('detection');
+    const sup = superArch(space, mobilenetV2Arch({ widthMultiplier: 0.25, numClasses: null, head: false }));
+    const before = memory().live;
+    const net = new SuperNet(sup, { costInputSize: [32, 32] });
+    const x = new Float32Array(2 * 3 * 32 * 32).map((_, i) => Math.sin(i));
+    tidy(() => {
+      const { stages, cost } = net.forwardSuper(fromArray(x, [2, 3, 32, 32]), { mode: 'mixed' });
+      const task = mean(stages[stages.length - 1]);
+      backward(add(task, mulScalar(log(cost as ReturnType<typeof mean>), 0.02 / Math.log(10))));
+    });
+    for (const a of net.archParameters()) {
+      expect(a.grad).not.toBeNull();
+      expect((await a.grad!.toArray()).some((v) => v !== 0)).toBe(true);
+    }
+    for (const a of net.archParameters()) a.grad = (a.grad?.dispose(), null);
+    for (const p of net.parameters()) if (p.grad) p.grad = (p.grad.dispose(), null);
+    // one candidate per layer, skip wherever a normal layer offers it
+    const path = net.layers.map((l) => Math.max(0, l.spec.candidates.indexOf('skip')));
+    tidy(() => {
+      const { stages, cost } = net.forwardSuper(fromArray(x, [2, 3, 32, 32]), { mode: 'path', path });
+      expect(typeof cost).toBe('number');
+      backward(mean(stages[stages.length - 1]));
+    });
+    expect(net.stem.conv.weight.grad).not.toBeNull();
+    expect((await net.stem.conv.weight.grad!.toArray()).some((v) => v !== 0)).toBe(true);
+    for (const p of net.parameters()) if (p.grad) p.grad = (p.grad.dispose(), null);
+    net.dispose();
+    expect(memory().live).toBe(before);
+  });
+});

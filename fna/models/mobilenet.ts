@@ -3,7 +3,7 @@
 // blocks.{n+1}.conv.{0,1} final 1x1 conv, classifier.
 import { add } from '../../engine/ops/arithmetic.ts';
 import { globalAvgPool } from '../../engine/ops/pool.ts';
-import { reshape } from '../../engine/ops/movement.ts';
+import { contiguous, reshape } from '../../engine/ops/movement.ts';
 import { BatchNorm2d, Conv2d, type BatchNormConfig } from '../../engine/nn/conv.ts';
 import { Linear } from '../../engine/nn/layers.ts';
 import { HostRng, initRng } from '../../engine/nn/init.ts';
@@ -196,7 +196,7 @@ export class MobileNetV2 extends Module {
     swap(this.stemBn.forward(h, 'relu6'));
     this.stages.forEach((stage, s) => {
       for (const layer of stage) swap(layer.forward(h));
-      if (keepStages.includes(s)) kept.push(h.view(h.shape, h.strides, h.offset));
+      if (keepStages.includes(s)) kept.push(contiguous(h));
     });
     let head: Tensor | null = null;
     if (this.headConv && this.headBn) {

@@ -6,6 +6,7 @@
 import { fromArray } from '../../engine/ops/creation.ts';
 import { add } from '../../engine/ops/arithmetic.ts';
 import { mixedOp } from '../../engine/ops/mixedop.ts';
+import { contiguous } from '../../engine/ops/movement.ts';
 import { BatchNorm2d, Conv2d } from '../../engine/nn/conv.ts';
 import { HostRng, initRng } from '../../engine/nn/init.ts';
 import { Module } from '../../engine/nn/module.ts';
@@ -96,7 +97,7 @@ class MixedLayer extends Module {
   }
 
   runCandidate(name: string, x: Tensor): Tensor {
-    if (isSkip(name)) return x.view(x.shape, x.strides, x.offset);
+    if (isSkip(name)) return contiguous(x); // an autograd alias, so gradients flow through skip
     return this.ops.ops.get(name)!.forward(x);
   }
 }
@@ -191,7 +192,7 @@ export class SuperNet extends Module {
     let h = this.stem.conv.forward(x);
     h = swap(h, this.stem.bn.forward(h, 'relu6'));
     h = swap(h, this.first.forward(h));
-    const stages: Tensor[] = [h.view(h.shape, h.strides, h.offset)];
+    const stages: Tensor[] = [contiguous(h)];
     let pathCost = 0;
     const layerCosts: Tensor[] = [];
     this.layers.forEach((layer, k) => {
@@ -208,7 +209,7 @@ export class SuperNet extends Module {
         h = swap(h, out);
       }
       const last = k === this.layers.length - 1 || this.stageOf[k + 1] !== this.stageOf[k];
-      if (last) stages.push(h.view(h.shape, h.strides, h.offset));
+      if (last) stages.push(contiguous(h));
     });
     h.dispose();
     let cost: Tensor | number = pathCost;
