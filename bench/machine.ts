@@ -12,6 +12,10 @@ export interface MachineInfo {
   /** 1-minute load averages when the run started and ended: other work on the machine skews every number. */
   loadAverage: number;
   loadAverageEnd?: number;
+  /** Highest 1-minute load average sampled during the run. */
+  loadAverageMax?: number;
+  /** Peer libraries compared against, with their versions (or why they could not load). */
+  peers?: Record<string, string>;
   adapter: string;
   backend: string;
   software: boolean;

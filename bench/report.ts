@@ -1,8 +1,9 @@
-// Writes a run's results: bench/results/latest.json (machine + rows) and bench/RESULTS.md (tables).
+// Writes a run's results: bench/results/latest.json (machine + rows) and bench/RESULTS.md (targets, tables).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { MachineInfo } from './machine.ts';
-import type { BenchRow } from './suite.ts';
+import type { BenchRow, KernelProfile } from './suite.ts';
+import { categorize, checkTargets, type TargetCheck } from './targets.ts';
 
 export interface BenchReport {
   machine: MachineInfo;
@@ -10,19 +11,65 @@ export interface BenchReport {
   ceilings: Record<string, number>;
   totalSeconds: number;
   rows: BenchRow[];
+  profiles: KernelProfile[];
 }
 
 const ms = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v >= 1 ? v.toFixed(2) : v.toFixed(3));
+const pct = (v: number) => `${(100 * v).toFixed(0)}%`;
+const ratio = (v: number | undefined) => (v === undefined ? '' : `${v.toFixed(2)}x`);
 
+/** Two lines per row: the cold call, then the warm median with its spread, throughput and fraction. */
 function table(rows: BenchRow[]): string {
-  const head = '| name | shape | cold ms | warm median ms | spread ms (min / p10 / p90 / max) | throughput | fraction | clock | note |';
-  const lines = rows.map((r) => {
+  const head =
+    '| name | shape | run | ours ms | tfjs ms | tfjs / ours | throughput | of ceiling | ours spread ms (min / p10 / p90 / max) | clock | note |';
+  const lines = rows.flatMap((r) => {
     const s = r.spread;
-    const fraction = r.fraction === null ? '' : `${(100 * r.fraction).toFixed(0)}% of ${r.ceiling}`;
+    const fraction = r.fraction === null ? '' : `${pct(r.fraction)} of ${r.ceiling}`;
     const runs = `${r.runs} runs${r.callsPerRun > 1 ? ` × ${r.callsPerRun} calls` : ''}`;
-    return `| ${r.name} | ${r.shape} | ${ms(r.coldMs)} | ${ms(r.medianMs)} | ${ms(s.minMs)} / ${ms(s.p10Ms)} / ${ms(s.p90Ms)} / ${ms(s.maxMs)} (${runs}) | ${r.value.toFixed(2)} ${r.unit} | ${fraction} | ${r.clock} | ${r.note ?? ''} |`;
+    const peerCold = r.peer ? ms(r.peer.coldMs) : '';
+    const peerWarm = r.peer ? ms(r.peer.medianMs) : '';
+    return [
+      `| ${r.name} | ${r.shape} | cold | ${ms(r.coldMs)} | ${peerCold} | ${ratio(r.speedup?.cold)} | | | | wall | |`,
+      `| ${r.name} | ${r.shape} | warm | ${ms(r.medianMs)} | ${peerWarm} | ${ratio(r.speedup?.warm)} | ${r.value.toFixed(2)} ${r.unit} | ${fraction} | ` +
+        `${ms(s.minMs)} / ${ms(s.p10Ms)} / ${ms(s.p90Ms)} / ${ms(s.maxMs)} (${runs}) | ${r.clock} | ${r.note ?? ''} |`,
+    ];
   });
-  return [head, '|---|---|---:|---:|---|---:|---|---|---|', ...lines].join('\n');
+  return [head, '|---|---|---|---:|---:|---:|---:|---|---|---|---|', ...lines].join('\n');
+}
+
+function targetsSection(checks: TargetCheck[]): string {
+  const show = (c: TargetCheck, v: number) => (c.kind === 'fraction' ? pct(v) : `${v.toFixed(2)}x`);
+  const summary = checks.map((c) => {
+    const met = c.rows.filter((t) => t.met).length;
+    const worst = c.rows.reduce((w, t) => (t.measured < w.measured ? t : w), c.rows[0]);
+    const status = !c.rows.length ? 'not measured' : met === c.rows.length ? '**met**' : `**not met** (${c.rows.length - met} of ${c.rows.length} below)`;
+    const worstText = worst ? `${show(c, worst.measured)} (${worst.row.name}, ${worst.row.shape.split(':')[0]})` : '';
+    return `| ${c.target} | ${met} / ${c.rows.length} | ${worstText} | ${status} |`;
+  });
+  const details = checks.map((c) => {
+    const rows = c.rows.map((t) => `| ${t.row.name} | ${t.row.shape} | ${show(c, t.measured)} | ${t.met ? 'met' : 'not met'} |`);
+    const limits = c.limits.length ? `\nWhat limits the misses (measured in this run):\n\n${c.limits.join('\n')}\n` : '';
+    return `### ${c.target}\n\n| row | shape | measured | |\n|---|---|---:|---|\n${rows.join('\n')}\n${limits}`;
+  });
+  return [
+    '| target | rows met | worst | status |',
+    '|---|---:|---|---|',
+    ...summary,
+    '',
+    ...details,
+  ].join('\n');
+}
+
+function profilesSection(profiles: KernelProfile[]): string {
+  if (!profiles.length) return '';
+  const blocks = profiles.map((p) => {
+    const cats = categorize(p);
+    const top = p.kernels.slice(0, 12).map((k) => `| ${k.kernel} | ${k.calls} | ${ms(k.totalMs)} | ${pct(k.totalMs / cats.total)} |`);
+    const byKind = Object.entries(cats).filter(([k]) => k !== 'total').map(([k, v]) => `${k} ${ms(v)} ms`).join(', ');
+    return `#### ${p.library}: ${p.title}\n\nGPU kernel time ${ms(cats.total)} ms over ${p.kernels.reduce((s, k) => s + k.calls, 0)} kernels ` +
+      `(profiled call ${ms(p.wallMs)} ms wall); by kind: ${byKind}.\n\n| kernel | calls | ms | share |\n|---|---:|---:|---:|\n${top.join('\n')}`;
+  });
+  return `## Kernel profiles of one training step\n\nEach kernel timed on its own with GPU timestamps (ours: \`startProfiling()\`; tfjs: \`tf.profile\`).\n\n${blocks.join('\n\n')}\n`;
 }
 
 export function writeJson(file: string, report: BenchReport): void {
@@ -33,6 +80,8 @@ export function writeJson(file: string, report: BenchReport): void {
 export function writeMarkdown(file: string, report: BenchReport): void {
   const m = report.machine;
   const sections = report.suites.map((s) => `### ${s.name}\n\n${s.description}.\n\n${table(report.rows.filter((r) => r.suite === s.name))}`);
+  const peers = Object.entries(m.peers ?? {}).map(([k, v]) => `${k} ${v}`).join(', ') || 'none';
+  const load = `${m.loadAverage.toFixed(2)} / ${m.loadAverageEnd?.toFixed(2) ?? '?'} (highest sampled ${m.loadAverageMax?.toFixed(2) ?? '?'})`;
   const text = `# Benchmark results
 
 Generated by \`npm run bench\` on ${m.date} (${report.totalSeconds.toFixed(0)} s in all). Raw numbers: \`bench/results/latest.json\`.
@@ -45,7 +94,8 @@ Generated by \`npm run bench\` on ${m.date} (${report.totalSeconds.toFixed(0)} s
 | backend | ${m.backend}${m.software ? ' (software)' : ''} |
 | GPU timestamps | ${m.gpuTimestamps ? 'yes (timestamp-query)' : 'no (wall clock)'} |
 | CPU | ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB |
-| load average (1 min) at start / end | ${m.loadAverage.toFixed(2)} / ${m.loadAverageEnd?.toFixed(2) ?? '?'} |
+| load average (1 min) at start / end | ${load} |
+| compared with | ${peers}, on the same device and queue |
 | node | ${m.node} |
 | OS | ${m.platform} |
 | shader cache | ${m.shaderCache} |
@@ -54,18 +104,29 @@ Generated by \`npm run bench\` on ${m.date} (${report.totalSeconds.toFixed(0)} s
 
 \`\`\`
 npm run bench                       # every suite; rewrites bench/results/latest.json and this file
-npm run bench -- --suite matmul     # some suites (comma-separated); writes bench/results/<names>.json only
+npm run bench -- --suite conv,train # some suites (comma-separated); writes bench/results/<names>.json only
 npm run bench -- --quick            # small sizes, few runs: a smoke test, not a measurement
+npm run bench -- --no-peer          # without the tfjs-webgpu comparison
 FNA_BACKEND=vulkan FNA_ADAPTER=... npm run bench   # pick the adapter (see \`fna doctor\`)
 \`\`\`
 
-Cold is the first call, wall clock, including pipeline compilation (Mesa's on-disk shader cache is
-disabled for the run so this is a real compile; set FNA_BENCH_SHADER_CACHE=1 to keep it). Warm times
-are per call after a warm-up: GPU timestamps around the work where the adapter has \`timestamp-query\`,
-otherwise wall clock around a completed submit; the tile comparison uses benny's wall-clock samples.
-Other processes on the machine slow every number down; the load averages above say how busy it was
-(on this 2-core machine, anything above ~1 means the benchmark shared the CPUs).
+Every row is measured twice, by us and by tfjs-webgpu (\`@tensorflow/tfjs\` + \`@tensorflow/tfjs-backend-webgpu\`, dev
+dependencies used only by bench/), in the same process on the same Dawn device, with the same clock. tfjs
+uses its native NHWC layout, ours NCHW. Cold is the first call of that shape in the run, wall clock,
+including pipeline compilation (Mesa's on-disk shader cache is disabled for the run so this is a real
+compile; set FNA_BENCH_SHADER_CACHE=1 to keep it); a kernel variant compiled by an earlier row is not
+compiled again. Warm times are per call after a warm-up: GPU timestamps around the work where the adapter
+has \`timestamp-query\`, otherwise wall clock around a completed submit; training steps use wall clock (a
+step includes recording its dispatches). "tfjs / ours" above 1 means we are faster. Fractions are of
+ceilings measured in the same run: the best copy kernel's GB/s and the best matmul GFLOP/s. Other
+processes slow every number down; the load averages above say how busy the machine was (on this 2-core
+machine, anything above ~1 means the benchmark shared the CPUs). Rows named "probe" are measurements that
+explain a result (see Targets), not targets themselves.
 
+## Targets
+
+${targetsSection(checkTargets(report.rows, report.profiles))}
+${profilesSection(report.profiles)}
 ## Results
 
 ${sections.join('\n\n')}

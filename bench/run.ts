@@ -1,10 +1,12 @@
 // `npm run bench`: runs the suites in bench/suites/index.ts and writes bench/results/latest.json and
-// bench/RESULTS.md. Options: --suite a,b (a subset; results go to bench/results/<a,b>.json), --quick.
+// bench/RESULTS.md. Options: --suite a,b (a subset; results go to bench/results/<a,b>.json), --quick,
+// --no-peer (skip the tfjs-webgpu comparison).
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { init, shutdown } from '../engine/index.ts';
 import { machineInfo } from './machine.ts';
+import { loadTfjs, type TfjsPeer } from './peers/tfjs.ts';
 import { writeJson, writeMarkdown, type BenchReport } from './report.ts';
 import type { BenchContext, BenchRow } from './suite.ts';
 import { SUITES } from './suites/index.ts';
@@ -12,18 +14,26 @@ import { SUITES } from './suites/index.ts';
 // Mesa reads this when the device is created (in init): without it, "cold" is a cache hit after the first run.
 if (!process.env.FNA_BENCH_SHADER_CACHE) process.env.MESA_SHADER_CACHE_DISABLE ??= 'true';
 
-function parseArgs(argv: string[]): { suites: string[] | null; quick: boolean } {
+interface Args {
+  suites: string[] | null;
+  quick: boolean;
+  peer: boolean;
+}
+
+function parseArgs(argv: string[]): Args {
   let suites: string[] | null = null;
   let quick = false;
+  let peer = true;
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--quick') quick = true;
+    else if (argv[i] === '--no-peer') peer = false;
     else if (argv[i] === '--suite') suites = (argv[++i] ?? '').split(',').filter(Boolean);
     else if (argv[i].startsWith('--suite=')) suites = argv[i].slice(8).split(',').filter(Boolean);
-    else throw new Error(`bench: unknown argument '${argv[i]}' (use --suite a,b and --quick)`);
+    else throw new Error(`bench: unknown argument '${argv[i]}' (use --suite a,b, --quick and --no-peer)`);
   }
   const unknown = (suites ?? []).filter((s) => !SUITES.some((x) => x.name === s));
   if (unknown.length) throw new Error(`bench: no suite named ${unknown.join(', ')}; suites: ${SUITES.map((s) => s.name).join(', ')}`);
-  return { suites, quick };
+  return { suites, quick, peer };
 }
 
 async function main(): Promise<void> {
@@ -32,8 +42,18 @@ async function main(): Promise<void> {
   await init();
   const machine = machineInfo();
   console.log(`bench on ${machine.adapter} (${machine.backend}), ${machine.cpu} x${machine.cores}, load ${machine.loadAverage.toFixed(2)}`);
-  const ctx: BenchContext = { quick: args.quick, ceilings: new Map(), log: (line) => console.log(`  ${line}`) };
+  let peer: Promise<TfjsPeer | null> | null = null;
+  const tfjs = () =>
+    (peer ??= args.peer
+      ? loadTfjs().then(
+          (p) => ((machine.peers = { 'tfjs-webgpu': p.version }), p),
+          (e: Error) => ((machine.peers = { 'tfjs-webgpu': `unavailable: ${e.message}` }), console.log(`tfjs-webgpu unavailable: ${e.message}`), null),
+        )
+      : Promise.resolve(null));
+  const ctx: BenchContext = { quick: args.quick, ceilings: new Map(), log: (line) => console.log(`  ${line}`), profiles: [], tfjs };
   const selected = SUITES.filter((s) => !args.suites || args.suites.includes(s.name));
+  const loadSamples: number[] = [];
+  const loadTimer = setInterval(() => loadSamples.push(os.loadavg()[0]), 10_000);
   const rows: BenchRow[] = [];
   try {
     for (const suite of selected) {
@@ -44,6 +64,8 @@ async function main(): Promise<void> {
     }
   } finally {
     machine.loadAverageEnd = os.loadavg()[0];
+    machine.loadAverageMax = Math.max(machine.loadAverage, machine.loadAverageEnd, ...loadSamples);
+    clearInterval(loadTimer);
     await shutdown();
   }
   for (const r of rows) {
@@ -56,6 +78,7 @@ async function main(): Promise<void> {
     ceilings: Object.fromEntries(ctx.ceilings),
     totalSeconds: (performance.now() - started) / 1000,
     rows,
+    profiles: ctx.profiles,
   };
   const here = fileURLToPath(new URL('.', import.meta.url));
   if (args.suites || args.quick) {
@@ -68,7 +91,8 @@ async function main(): Promise<void> {
     console.log(`wrote bench/results/latest.json and bench/RESULTS.md (${report.totalSeconds.toFixed(0)} s)`);
   }
   for (const r of rows) {
-    console.log(`${r.suite.padEnd(12)} ${r.name.padEnd(22)} ${r.shape.padEnd(28)} cold ${r.coldMs.toFixed(1).padStart(8)} ms  warm ${r.medianMs.toFixed(3).padStart(9)} ms  ${r.value.toFixed(2).padStart(7)} ${r.unit}${r.fraction !== null ? `  ${(100 * r.fraction).toFixed(0)}%` : ''}`);
+    const vs = r.speedup ? `  tfjs ${r.peer!.medianMs.toFixed(2).padStart(9)} ms  ${r.speedup.warm.toFixed(2)}x` : '';
+    console.log(`${r.suite.padEnd(12)} ${r.name.padEnd(26)} ${r.shape.padEnd(44)} cold ${r.coldMs.toFixed(1).padStart(8)} ms  warm ${r.medianMs.toFixed(3).padStart(9)} ms  ${r.value.toFixed(2).padStart(7)} ${r.unit}${r.fraction !== null ? `  ${(100 * r.fraction).toFixed(0)}%` : ''}${vs}`);
   }
 }
 

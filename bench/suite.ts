@@ -1,9 +1,21 @@
 // What a benchmark suite is: a named list of measurements, each turned into one result row. Suites are
 // registered in bench/suites/index.ts and run in that order, so a later suite can use a ceiling an
 // earlier one measured (element-wise GB/s as a fraction of the copy kernel's).
+import type { TfjsPeer } from './peers/tfjs.ts';
 import type { Spread, Timing } from './timing.ts';
 
 export type Unit = 'GFLOP/s' | 'GB/s';
+
+/** The same work in a peer library, timed in the same run on the same device and clock. */
+export interface PeerTiming {
+  library: string;
+  clock: string;
+  coldMs: number;
+  medianMs: number;
+  spread: Spread;
+  runs: number;
+  callsPerRun: number;
+}
 
 export interface BenchRow {
   suite: string;
@@ -22,6 +34,18 @@ export interface BenchRow {
   fraction: number | null;
   ceiling: string | null;
   note?: string;
+  peer?: PeerTiming;
+  /** Peer time / our time (above 1: we are faster), for the cold call and the warm median. */
+  speedup?: { cold: number; warm: number };
+}
+
+/** Per-kernel GPU time of one call (engine profiler or tf.profile), for explaining a result. */
+export interface KernelProfile {
+  title: string;
+  library: string;
+  /** Wall time of the profiled call (kernels run one pass each while profiling, so it is slower). */
+  wallMs: number;
+  kernels: { kernel: string; calls: number; totalMs: number }[];
 }
 
 export interface BenchContext {
@@ -29,6 +53,10 @@ export interface BenchContext {
   /** Reference throughputs measured earlier in this run, by name (e.g. 'copy GB/s'). */
   ceilings: Map<string, number>;
   log(line: string): void;
+  /** Kernel profiles taken by suites, reported under the targets they explain. */
+  profiles: KernelProfile[];
+  /** tfjs-webgpu on the engine's device, loaded on first use; null when disabled (--no-peer) or unavailable. */
+  tfjs(): Promise<TfjsPeer | null>;
 }
 
 export interface Suite {

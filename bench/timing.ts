@@ -65,13 +65,30 @@ export function hasGpuTimestamps(): boolean {
   return runtime().ctx.features.has('timestamp-query');
 }
 
-/** Runs `record` (which records GPU work) `calls` times inside tidy scopes, so its tensors are released. */
-function recordCalls(record: () => unknown, calls: number): void {
-  for (let i = 0; i < calls; i++) {
-    tidy(() => {
-      record();
-    });
-  }
+/** How a timing drives GPU work: the engine's ops, or a peer library on the same device (bench/peers). */
+export interface WorkDriver {
+  /** Records one call's work (it may stay unsubmitted until `flush`). */
+  call(): void;
+  /** Submits everything recorded so far. */
+  flush(): void;
+  /** Resolves once the submitted work is done; throws GPU errors. */
+  settle(): Promise<void>;
+}
+
+/** The engine as a driver: `record` runs in a tidy scope per call, so its tensors are released. */
+export function engineDriver(record: () => unknown): WorkDriver {
+  return {
+    call: () =>
+      tidy(() => {
+        record();
+      }),
+    flush: () => runtime().queue.flush(),
+    settle: () => sync(),
+  };
+}
+
+function callTimes(driver: WorkDriver, calls: number): void {
+  for (let i = 0; i < calls; i++) driver.call();
 }
 
 class TimestampBracket {
@@ -93,12 +110,11 @@ class TimestampBracket {
   }
 
   /** GPU milliseconds between the two markers around `record`'s work. */
-  async measure(record: () => void): Promise<number> {
-    const queue = runtime().queue;
-    queue.flush();
+  async measure(driver: WorkDriver, calls: number): Promise<number> {
+    driver.flush();
     this.device.queue.submit([this.marker(0).finish()]);
-    record();
-    queue.flush();
+    callTimes(driver, calls);
+    driver.flush();
     const end = this.marker(1);
     end.resolveQuerySet(this.querySet, 0, 2, this.resolved, 0);
     end.copyBufferToBuffer(this.resolved, 0, this.readback, 0, 16);
@@ -106,7 +122,7 @@ class TimestampBracket {
     await this.readback.mapAsync(GPUMapMode.READ);
     const [t0, t1] = new BigInt64Array(this.readback.getMappedRange().slice(0));
     this.readback.unmap();
-    await sync(); // surfaces any GPU error raised by the work
+    await driver.settle(); // surfaces any GPU error raised by the work
     return Number(t1 - t0) / 1e6;
   }
 
@@ -121,34 +137,33 @@ class TimestampBracket {
  * Times `record`, a function that records GPU work through the engine (e.g. `() => matmul(a, b)`);
  * tensors it creates are disposed after each call.
  */
-export async function timeGpu(record: () => unknown, opts: TimingOptions = {}): Promise<Timing> {
+export function timeGpu(record: () => unknown, opts: TimingOptions = {}): Promise<Timing> {
+  return timeWork(engineDriver(record), opts);
+}
+
+/** Times the work of any driver (the engine's, or a peer library's on the same device). */
+export async function timeWork(driver: WorkDriver, opts: TimingOptions = {}): Promise<Timing> {
   const { warmup = 2, runs = 10, minRunMs = 25 } = opts;
   const clock: Clock = opts.clock === 'wall' || !hasGpuTimestamps() ? 'wall' : 'gpu-timestamp';
-  await sync();
-  let t0 = performance.now();
-  recordCalls(record, 1);
-  await sync();
-  const coldMs = performance.now() - t0;
+  const timed = async (calls: number) => {
+    const t0 = performance.now();
+    callTimes(driver, calls);
+    driver.flush();
+    await driver.settle();
+    return performance.now() - t0;
+  };
+  driver.flush();
+  await driver.settle();
+  const coldMs = await timed(1);
   let lastMs = coldMs;
-  for (let i = 0; i < warmup; i++) {
-    t0 = performance.now();
-    recordCalls(record, 1);
-    await sync();
-    lastMs = performance.now() - t0;
-  }
+  for (let i = 0; i < warmup; i++) lastMs = await timed(1);
   const callsPerRun = Math.max(1, Math.min(1000, Math.ceil(minRunMs / Math.max(lastMs, 1e-3))));
   const bracket = clock === 'gpu-timestamp' ? new TimestampBracket(runtime().ctx.device) : null;
   const samplesMs: number[] = [];
   try {
     for (let r = 0; r < runs; r++) {
-      if (bracket) {
-        samplesMs.push((await bracket.measure(() => recordCalls(record, callsPerRun))) / callsPerRun);
-      } else {
-        t0 = performance.now();
-        recordCalls(record, callsPerRun);
-        await sync();
-        samplesMs.push((performance.now() - t0) / callsPerRun);
-      }
+      const ms = bracket ? await bracket.measure(driver, callsPerRun) : await timed(callsPerRun);
+      samplesMs.push(ms / callsPerRun);
     }
   } finally {
     bracket?.destroy();

@@ -3,7 +3,7 @@
 import { grid1d } from '../../engine/kernel.ts';
 import type { BenchContext, BenchRow, Suite } from '../suite.ts';
 import { rowFrom } from '../suite.ts';
-import { timeShader } from '../timing.ts';
+import { timeShader, type Timing, type TimingOptions } from '../timing.ts';
 
 const WG = 256;
 
@@ -34,6 +34,30 @@ const VARIANTS: [string, boolean, number][] = [
 
 export const COPY_CEILING = 'copy GB/s';
 
+/** Times one copy of `floats` floats (a multiple of 4) with a variant of the kernel above. */
+export function timeCopy(floats: number, opts: TimingOptions, vec4 = true, perInvocation = 4): Promise<Timing> {
+  const items = vec4 ? floats / 4 : floats;
+  const grid = grid1d(Math.ceil(items / perInvocation), WG);
+  const name = `bench_copy_${vec4 ? 'vec4' : 'f32'}_x${perInvocation}`;
+  return timeShader(
+    {
+      name,
+      wgsl: copyShader(vec4, perInvocation),
+      bindings: { src: floats * 4, dst: floats * 4 },
+      uniforms: { n: items, stride: grid[0] * grid[1] * WG },
+      workgroups: grid,
+    },
+    opts,
+  );
+}
+
+/** A probe row: a copy moving `bytes` (read + written), to show the ceiling at a given size. */
+export async function copyProbe(suite: string, shape: string, bytes: number, opts: TimingOptions): Promise<BenchRow> {
+  const floats = Math.max(4, Math.round(bytes / 8 / 4) * 4);
+  const timing = await timeCopy(floats, opts);
+  return rowFrom(timing, { suite, name: 'probe: copy of the same bytes', shape, work: 2 * floats * 4, unit: 'GB/s', ceiling: COPY_CEILING });
+}
+
 export const copySuite: Suite = {
   name: 'copy',
   description: 'WGSL copy kernels (one f32, one vec4 or four vec4 per invocation); GB/s counts bytes read plus written; the best is the ceiling for memory-bound ops',
@@ -42,19 +66,7 @@ export const copySuite: Suite = {
     const rows: BenchRow[] = [];
     for (const floats of sizes) {
       for (const [name, vec4, per] of VARIANTS) {
-        const items = vec4 ? floats / 4 : floats;
-        const invocations = Math.ceil(items / per);
-        const grid = grid1d(invocations, WG);
-        const timing = await timeShader(
-          {
-            name: `bench_${name.replace(/\W+/g, '_')}`,
-            wgsl: copyShader(vec4, per),
-            bindings: { src: floats * 4, dst: floats * 4 },
-            uniforms: { n: items, stride: grid[0] * grid[1] * WG },
-            workgroups: grid,
-          },
-          { runs: ctx.quick ? 5 : 10 },
-        );
+        const timing = await timeCopy(floats, { runs: ctx.quick ? 5 : 10 }, vec4, per);
         const mb = (floats * 4) / 2 ** 20;
         const row = rowFrom(timing, { suite: 'copy', name, shape: `${floats} floats (${mb} MiB)`, work: 2 * floats * 4, unit: 'GB/s', ceiling: COPY_CEILING });
         rows.push(row);

@@ -2,11 +2,13 @@
 // tile shapes compared at 1024 as a benny suite (benny's samples give the spread; its summary names the
 // fastest). Every row is also a fraction of the best GFLOP/s measured in this run.
 import benny from 'benny';
-import { fromArray, matmul, sync, tidy, type Tensor } from '../../engine/index.ts';
+import { fromArray, matmul, sync, tidy, transpose, type Tensor } from '../../engine/index.ts';
 import { MATMUL_TILES, matmulKernel, type TileConfig } from '../../engine/ops/matmul.ts';
 import type { BenchContext, BenchRow, Suite } from '../suite.ts';
 import { rowFrom } from '../suite.ts';
-import { summarize, timeGpu } from '../timing.ts';
+import { summarize } from '../timing.ts';
+import { measure, noise, withTfjs } from '../compare.ts';
+import type { TfModule } from '../peers/tfjs.ts';
 
 export const MATMUL_CEILING = 'best matmul GFLOP/s';
 
@@ -30,14 +32,30 @@ async function sizes(ctx: BenchContext): Promise<BenchRow[]> {
   for (const n of ctx.quick ? [256, 512] : [512, 1024, 2048]) {
     const a = square(n, 1);
     const b = square(n, 2);
+    const dy = square(n, 3);
+    const makeTf = (tf: TfModule) => [1, 2, 3].map((seed) => tf.tensor(noise(n * n, seed), [n, n]));
+    // The gradients are the products autograd runs: dA = dY · Bᵀ and dB = Aᵀ · dY, transposes read in place.
+    const passes: [string, () => Tensor, (tf: TfModule, t: ReturnType<typeof makeTf>) => ReturnType<TfModule['matMul']>][] = [
+      ['matmul', () => matmul(a, b), (tf, [ta, tb]) => tf.matMul(ta, tb)],
+      ['matmul grad A', () => matmul(dy, transpose(b)), (tf, [, tb, tdy]) => tf.matMul(tdy, tb, false, true)],
+      ['matmul grad B', () => matmul(transpose(a), dy), (tf, [ta, , tdy]) => tf.matMul(ta, tdy, true, false)],
+    ];
     try {
-      // At 2048³ one call takes seconds: the cold call is warm-up enough.
-      const timing = await timeGpu(() => matmul(a, b), n >= 2048 ? { warmup: 0, runs: 3 } : { warmup: 1, runs: 5 });
-      rows.push(rowFrom(timing, { suite: 'matmul', name: 'matmul', shape: `${n}x${n} · ${n}x${n}`, work: 2 * n ** 3, unit: 'GFLOP/s', ceiling: MATMUL_CEILING }));
-      ctx.log(`matmul ${n}³: ${rows[rows.length - 1].value.toFixed(2)} GFLOP/s (cold ${timing.coldMs.toFixed(0)} ms)`);
+      await withTfjs(ctx, makeTf, async (t) => {
+        // At 2048³ one call takes seconds: the cold call is warm-up enough, and the gradients are left out.
+        for (const [name, ours, theirs] of n >= 2048 ? passes.slice(0, 1) : passes) {
+          rows.push(
+            await measure(ctx, {
+              suite: 'matmul', name, shape: `${n}x${n} · ${n}x${n}`, work: 2 * n ** 3, unit: 'GFLOP/s', ceiling: MATMUL_CEILING,
+              ours,
+              tfjs: t ? (tf) => theirs(tf, t) : undefined,
+              opts: n >= 2048 ? { warmup: 0, runs: 2 } : { warmup: 1, runs: n >= 1024 ? 3 : 5 },
+            }),
+          );
+        }
+      });
     } finally {
-      a.dispose();
-      b.dispose();
+      for (const t of [a, b, dy]) t.dispose();
     }
   }
   return rows;

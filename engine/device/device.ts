@@ -176,6 +176,11 @@ export function getGpu(opts: DeviceOptions = {}): Promise<GpuContext> {
   return context;
 }
 
+/** Dawn's `GPU` object while a device exists (for a peer library, e.g. tfjs in bench/, that wants `navigator.gpu`). */
+export function dawnGpu(): GPU | null {
+  return gpu;
+}
+
 export async function getDevice(opts: DeviceOptions = {}): Promise<GPUDevice> {
   return (await getGpu(opts)).device;
 }

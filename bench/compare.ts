@@ -1,0 +1,103 @@
+// One measurement of the same work in the engine and in tfjs-webgpu, timed in the same run on the same
+// device with the same clock: the row's own timing is ours, `row.peer` is tfjs's.
+import type { TensorContainer } from '@tensorflow/tfjs';
+import { fromArray, type Tensor } from '../engine/index.ts';
+import type { TfModule } from './peers/tfjs.ts';
+import { rowFrom, type BenchContext, type BenchRow, type Unit } from './suite.ts';
+import { timeGpu, timeWork, type TimingOptions } from './timing.ts';
+
+/** The two input regimes of every kernel suite (issue #7): ImageNet-size batch 1, and 64x64 batch 8. */
+export interface Regime {
+  label: string;
+  size: number;
+  batch: number;
+}
+
+export function regimes(ctx: BenchContext): Regime[] {
+  if (ctx.quick) return [{ label: '32x32 b2', size: 32, batch: 2 }];
+  return [
+    { label: '224x224 b1', size: 224, batch: 1 },
+    { label: '64x64 b8', size: 64, batch: 8 },
+  ];
+}
+
+/** Deterministic values in about [-1, 1]; the same array feeds both libraries. */
+export function noise(n: number, seed = 1): Float32Array {
+  const out = new Float32Array(n);
+  let s = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = s / 2 ** 31 - 1;
+  }
+  return out;
+}
+
+export const engineTensor = (shape: number[], seed = 1): Tensor => fromArray(noise(shape.reduce((a, b) => a * b, 1), seed), shape);
+
+export interface Measurement {
+  suite: string;
+  name: string;
+  shape: string;
+  /** FLOPs (GFLOP/s) or bytes (GB/s) per call. */
+  work: number;
+  unit: Unit;
+  ceiling?: string;
+  note?: string;
+  /** Records our work through the engine. */
+  ours: () => unknown;
+  /** The same work in tfjs, given the module; omitted where tfjs has no equivalent. */
+  tfjs?: (tf: TfModule) => TensorContainer;
+  opts?: TimingOptions;
+}
+
+/** Times ours, then tfjs (when the peer is loaded and the measurement has a tfjs version). */
+export async function measure(ctx: BenchContext, m: Measurement): Promise<BenchRow> {
+  const timing = await timeGpu(m.ours, m.opts);
+  const row = rowFrom(timing, m);
+  const peer = m.tfjs ? await ctx.tfjs() : null;
+  if (peer && m.tfjs) {
+    const tfjsWork = m.tfjs;
+    const t = await timeWork(peer.driver(() => tfjsWork(peer.tf)), m.opts);
+    row.peer = {
+      library: `tfjs-webgpu ${peer.version}`,
+      clock: t.clock,
+      coldMs: t.coldMs,
+      medianMs: t.medianMs,
+      spread: { minMs: t.minMs, p10Ms: t.p10Ms, p90Ms: t.p90Ms, maxMs: t.maxMs },
+      runs: t.runs,
+      callsPerRun: t.callsPerRun,
+    };
+    row.speedup = { cold: t.coldMs / timing.coldMs, warm: t.medianMs / timing.medianMs };
+  }
+  const vs = row.speedup ? `, tfjs ${row.peer!.medianMs.toFixed(2)} ms (${row.speedup.warm.toFixed(2)}x)` : '';
+  ctx.log(`${m.name} ${m.shape}: ${timing.medianMs.toFixed(2)} ms, ${row.value.toFixed(2)} ${m.unit}${vs}`);
+  return row;
+}
+
+/** Runs `body` with tfjs tensors made by `make` (or none without the peer) and disposes them after. */
+export async function withTfjs<T>(ctx: BenchContext, make: (tf: TfModule) => T, body: (made: T | null) => Promise<void>): Promise<void> {
+  const peer = await ctx.tfjs();
+  const made = peer ? make(peer.tf) : null;
+  try {
+    await body(made);
+  } finally {
+    if (peer && made) peer.tf.dispose(made as TensorContainer);
+  }
+}
+
+/** Disposes engine tensors after `body`. */
+export async function withTensors(tensors: Tensor[], body: () => Promise<void>): Promise<void> {
+  try {
+    await body();
+  } finally {
+    for (const t of tensors) t.dispose();
+  }
+}
+
+/** Drops the gradients backward accumulated into leaves, so repeated calls do not add them up. */
+export function clearGrads(leaves: Tensor[]): void {
+  for (const t of leaves) {
+    t.grad?.dispose();
+    t.grad = null;
+  }
+}

@@ -1,0 +1,151 @@
+// Convolutions at MobileNetV2 shapes, forward and both gradients, ours against tfjs-webgpu: the stem (3x3
+// stride 2), pointwise 1x1 convs, a dense 3x3, and depthwise k3/k5/k7 at stride 1 and 2, in both input
+// regimes. Ours calls the engine's conv launches directly (the kernels autograd runs); tfjs runs the
+// kernels its gradients run (Conv2DBackpropInput/Filter, DepthwiseConv2dNativeBackpropInput/Filter)
+// through tf.engine().runKernel, in its native NHWC layout. GFLOP/s = 2 x multiply-adds / median time.
+import type { Tensor as TfTensor } from '@tensorflow/tfjs';
+import { convForward, convInputGrad, convWeightGrad, type ConvGeometry } from '../../engine/ops/conv-launch.ts';
+import { matmul } from '../../engine/index.ts';
+import { engineTensor, measure, noise, regimes, withTensors, withTfjs, type Regime } from '../compare.ts';
+import type { TfModule } from '../peers/tfjs.ts';
+import { rowFrom, type BenchContext, type BenchRow, type Suite } from '../suite.ts';
+import { timeGpu } from '../timing.ts';
+import { MATMUL_CEILING } from './matmul.ts';
+
+export interface ConvCase {
+  name: string;
+  cin: number;
+  cout: number;
+  k: number;
+  stride: number;
+  depthwise: boolean;
+  /** Input side = regime size / this (MobileNetV2's resolution at that layer). */
+  scale: number;
+}
+
+/** Dense convs: the stem, pointwise expand / project / head, and a dense 3x3 (SSDLite-head style). */
+export const DENSE_CASES: ConvCase[] = [
+  { name: 'stem 3x3 s2', cin: 3, cout: 32, k: 3, stride: 2, depthwise: false, scale: 1 },
+  { name: 'pointwise 16->96', cin: 16, cout: 96, k: 1, stride: 1, depthwise: false, scale: 2 },
+  { name: 'pointwise 144->24', cin: 144, cout: 24, k: 1, stride: 1, depthwise: false, scale: 4 },
+  { name: 'pointwise 320->1280', cin: 320, cout: 1280, k: 1, stride: 1, depthwise: false, scale: 32 },
+  { name: 'dense 3x3 32->64', cin: 32, cout: 64, k: 3, stride: 1, depthwise: false, scale: 4 },
+];
+
+/** Depthwise: 144 channels at 1/4 (stride 1, stage 2) and 96 channels at 1/2 (stride 2, into stage 2). */
+export const DEPTHWISE_CASES: ConvCase[] = [3, 5, 7].flatMap((k) => [
+  { name: `depthwise k${k} s1`, cin: 144, cout: 144, k, stride: 1, depthwise: true, scale: 4 },
+  { name: `depthwise k${k} s2`, cin: 96, cout: 96, k, stride: 2, depthwise: true, scale: 2 },
+]);
+
+function geometry(c: ConvCase, r: Regime): ConvGeometry {
+  const side = Math.max(1, Math.round(r.size / c.scale));
+  const pad = (c.k - 1) >> 1;
+  const out = Math.floor((side + 2 * pad - c.k) / c.stride) + 1;
+  return {
+    n: r.batch, c: c.cin, h: side, w: side, o: c.cout, kh: c.k, kw: c.k, oh: out, ow: out,
+    groups: c.depthwise ? c.cin : 1, stride: [c.stride, c.stride], dilation: [1, 1], padding: [pad, pad, pad, pad],
+  };
+}
+
+type Pass = 'fwd' | 'grad x' | 'grad w';
+const PASSES: Pass[] = ['fwd', 'grad x', 'grad w'];
+
+interface TfInputs {
+  x: TfTensor;
+  w: TfTensor;
+  dy: TfTensor;
+}
+
+function tfjsPass(tf: TfModule, c: ConvCase, g: ConvGeometry, pass: Pass, t: TfInputs): TfTensor {
+  const pad = g.padding[0];
+  const strides: [number, number] = [c.stride, c.stride];
+  const inputShape = [g.n, g.h, g.w, g.c];
+  const filterShape = t.w.shape;
+  const run = (kernel: string, inputs: Record<string, TfTensor>, attrs: Record<string, unknown>) =>
+    tf.engine().runKernel(kernel, inputs as never, attrs as never) as TfTensor;
+  if (c.depthwise) {
+    if (pass === 'fwd') return tf.depthwiseConv2d(t.x as never, t.w as never, strides, pad);
+    const attrs = { strides, pad, dilations: [1, 1], dimRoundingMode: undefined };
+    if (pass === 'grad x') return run('DepthwiseConv2dNativeBackpropInput', { dy: t.dy, filter: t.w }, { ...attrs, inputShape });
+    return run('DepthwiseConv2dNativeBackpropFilter', { x: t.x, dy: t.dy }, { ...attrs, filterShape });
+  }
+  if (pass === 'fwd') return tf.conv2d(t.x as never, t.w as never, strides, pad);
+  const attrs = { strides, pad, dataFormat: 'NHWC', dimRoundingMode: undefined };
+  if (pass === 'grad x') return run('Conv2DBackpropInput', { dy: t.dy, filter: t.w }, { ...attrs, inputShape });
+  return run('Conv2DBackpropFilter', { x: t.x, dy: t.dy }, { ...attrs, filterShape });
+}
+
+/** Our matmul on the dense conv's forward GEMM: [O, C·kh·kw] · [C·kh·kw, N·OH·OW]. */
+async function matmulProbe(ctx: BenchContext, suite: string, c: ConvCase, g: ConvGeometry, shape: string): Promise<BenchRow> {
+  const [m, k, n] = [g.o, g.c * g.kh * g.kw, g.n * g.oh * g.ow];
+  const a = engineTensor([m, k], 5);
+  const b = engineTensor([k, n], 6);
+  try {
+    const timing = await timeGpu(() => matmul(a, b), { warmup: 1, runs: ctx.quick ? 2 : 5, minRunMs: 20 });
+    return rowFrom(timing, {
+      suite, name: `probe: matmul as ${c.name}`, shape, work: 2 * m * k * n, unit: 'GFLOP/s', ceiling: MATMUL_CEILING,
+      note: `[${m} x ${k}] · [${k} x ${n}]`,
+    });
+  } finally {
+    a.dispose();
+    b.dispose();
+  }
+}
+
+async function convRows(ctx: BenchContext, suite: string, cases: ConvCase[]): Promise<BenchRow[]> {
+  const rows: BenchRow[] = [];
+  for (const r of regimes(ctx)) {
+    for (const c of cases) {
+      const g = geometry(c, r);
+      const wShape = [g.o, g.c / g.groups, g.kh, g.kw];
+      const x = engineTensor([g.n, g.c, g.h, g.w], 1);
+      const w = engineTensor(wShape, 2);
+      const gy = engineTensor([g.n, g.o, g.oh, g.ow], 3);
+      const multiplyAdds = g.n * g.o * g.oh * g.ow * (g.c / g.groups) * g.kh * g.kw;
+      const shape = `${r.label}: [${g.n}, ${g.c}, ${g.h}, ${g.w}] -> [${g.n}, ${g.o}, ${g.oh}, ${g.ow}]`;
+      const ours: Record<Pass, () => unknown> = {
+        fwd: () => convForward(g, x, w, null),
+        'grad x': () => convInputGrad(g, gy, w),
+        'grad w': () => convWeightGrad(g, x, gy),
+      };
+      const makeTf = (tf: TfModule): TfInputs => ({
+        x: tf.tensor(noise(x.size, 1), [g.n, g.h, g.w, g.c]),
+        w: tf.tensor(noise(w.size, 2), c.depthwise ? [g.kh, g.kw, g.c, 1] : [g.kh, g.kw, g.c, g.o]),
+        dy: tf.tensor(noise(gy.size, 3), [g.n, g.oh, g.ow, g.o]),
+      });
+      await withTensors([x, w, gy], () =>
+        withTfjs(ctx, makeTf, async (t) => {
+          for (const pass of PASSES) {
+            rows.push(
+              await measure(ctx, {
+                suite, name: `${c.name} ${pass}`, shape, work: 2 * multiplyAdds, unit: 'GFLOP/s', ceiling: MATMUL_CEILING,
+                ours: ours[pass],
+                tfjs: t ? (tf) => tfjsPass(tf, c, g, pass, t) : undefined,
+                opts: { warmup: 1, runs: ctx.quick ? 2 : 5, minRunMs: 20 },
+              }),
+            );
+          }
+        }),
+      );
+      if (!c.depthwise) rows.push(await matmulProbe(ctx, suite, c, g, shape));
+    }
+  }
+  return rows;
+}
+
+export const convSuite: Suite = {
+  name: 'conv',
+  description:
+    'dense convolutions at MobileNetV2 shapes (stem, pointwise, dense 3x3), forward and gradients to input and weight; ' +
+    'tfjs-webgpu runs the same kernels in NHWC; GFLOP/s = 2 x multiply-adds / median time, as a fraction of the best matmul',
+  run: (ctx) => convRows(ctx, 'conv', DENSE_CASES),
+};
+
+export const depthwiseSuite: Suite = {
+  name: 'depthwise',
+  description:
+    'depthwise convolutions k3/k5/k7 at stride 1 (144 channels at 1/4 resolution) and stride 2 (96 channels at 1/2), ' +
+    'forward and gradients; tfjs-webgpu in NHWC; GFLOP/s = 2 x multiply-adds / median time',
+  run: (ctx) => convRows(ctx, 'depthwise', DEPTHWISE_CASES),
+};

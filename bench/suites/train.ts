@@ -1,0 +1,141 @@
+// End to end: one MobileNetV2 training step (64x64 input, softmax cross-entropy, SGD momentum 0.9) at
+// width 1.0 batch 8 and width 0.5 batch 16, ours against the same model in tfjs ops on the same device;
+// and the FNA++ super network's architecture step (every candidate of every searchable layer mixed by
+// softmax(alpha), loss = mean of the last stage + 0.1 x expected MAdds, backward to the alphas, Adam on
+// the alphas), ours only: tfjs has no equivalent. Wall clock: a step includes recording its dispatches.
+// The GFLOP/s is the forward's multiply-adds x 3 (forward + two backward passes) / step time.
+import { add, affine, backward, crossEntropy, fromArray, mean, startProfiling, stopProfiling, sync, tidy, type Tensor } from '../../engine/index.ts';
+import { HostRng } from '../../engine/nn/init.ts';
+import { Adam, SGD } from '../../engine/optim/index.ts';
+import { mbconvLayers, mobilenetV2Arch, searchSpacePreset, superArch, type MobileNetArch } from '../../fna/arch/index.ts';
+import { MobileNetV2 } from '../../fna/models/mobilenet.ts';
+import { SuperNet } from '../../fna/models/supernet.ts';
+import { engineTensor, measure } from '../compare.ts';
+import { tfjsMobileNetV2, type TfjsTrainer } from '../peers/tfjs-mobilenet.ts';
+import type { TfjsPeer } from '../peers/tfjs.ts';
+import type { BenchContext, BenchRow, KernelProfile, Suite } from '../suite.ts';
+import { MATMUL_CEILING } from './matmul.ts';
+
+const SIZE = 64;
+const CLASSES = 10;
+
+/** Forward multiply-adds of a MobileNetV2 arch at a square input (convs and classifier). */
+export function forwardMultiplyAdds(arch: MobileNetArch, size: number, batch: number): number {
+  let side = Math.ceil(size / arch.stem.stride);
+  let macs = side * side * 9 * arch.inputChannels * arch.stem.out;
+  for (const l of mbconvLayers(arch)) {
+    const out = Math.ceil(side / l.stride);
+    if (l.op.expansion !== 1) macs += side * side * l.in * l.hidden;
+    macs += out * out * l.op.kernel * l.op.kernel * l.hidden + out * out * l.hidden * l.out;
+    side = out;
+  }
+  const last = arch.stages[arch.stages.length - 1].out;
+  if (arch.head) macs += side * side * last * arch.head.out;
+  return batch * (macs + (arch.head?.out ?? last) * (arch.numClasses ?? 0));
+}
+
+/** Per-kernel GPU time of one of our steps (each dispatch in its own timed pass). */
+async function profileOurs(title: string, step: () => void): Promise<KernelProfile> {
+  await sync();
+  const t0 = performance.now();
+  startProfiling();
+  tidy(step);
+  const kernels = await stopProfiling();
+  return { title, library: 'ours', wallMs: performance.now() - t0, kernels };
+}
+
+/** Per-kernel GPU time of one tfjs step (tf.profile: each kernel timed with timestamp queries). */
+async function profileTfjs(peer: TfjsPeer, title: string, step: () => void): Promise<KernelProfile> {
+  const t0 = performance.now();
+  const info = await peer.tf.profile(() => {
+    step();
+    return [];
+  });
+  peer.flush();
+  const byKernel = new Map<string, { calls: number; totalMs: number }>();
+  for (const k of info.kernels) {
+    const entry = byKernel.get(k.name) ?? { calls: 0, totalMs: 0 };
+    entry.calls++;
+    entry.totalMs += Number(k.kernelTimeMs) || 0;
+    byKernel.set(k.name, entry);
+  }
+  const kernels = [...byKernel].map(([kernel, v]) => ({ kernel, ...v })).sort((a, b) => b.totalMs - a.totalMs);
+  return { title, library: `tfjs-webgpu ${peer.version}`, wallMs: performance.now() - t0, kernels };
+}
+
+async function mobileNetStep(ctx: BenchContext, width: number, batch: number): Promise<BenchRow> {
+  const size = ctx.quick ? 32 : SIZE;
+  const arch = mobilenetV2Arch({ widthMultiplier: width, numClasses: CLASSES, inputChannels: 3 });
+  const model = new MobileNetV2(arch, { rng: new HostRng(1) });
+  const opt = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
+  const x = engineTensor([batch, 3, size, size], 1);
+  const y = fromArray(Int32Array.from({ length: batch }, (_, i) => i % CLASSES), [batch], { dtype: 'int32' });
+  const peer = await ctx.tfjs();
+  const theirs: TfjsTrainer | null = peer ? tfjsMobileNetV2(peer.tf, arch, batch, size) : null;
+  const ours = () => {
+    const loss = crossEntropy(model.forward(x), y);
+    opt.zeroGrad();
+    backward(loss);
+    opt.step();
+  };
+  const label = `MobileNetV2 w${width.toFixed(1)} ${size}x${size} b${batch} step`;
+  try {
+    const row = await measure(ctx, {
+      suite: 'train', name: `MobileNetV2 w${width.toFixed(1)} step`, shape: `${size}x${size} b${batch}`,
+      work: 3 * 2 * forwardMultiplyAdds(arch, size, batch), unit: 'GFLOP/s', ceiling: MATMUL_CEILING,
+      note: `${model.parameters().reduce((s, p) => s + p.size, 0)} parameters (tfjs ${theirs?.parameterCount ?? '-'})`,
+      ours,
+      tfjs: theirs ? () => theirs.step() : undefined,
+      opts: { clock: 'wall', warmup: 1, runs: ctx.quick ? 1 : 3 },
+    });
+    ctx.profiles.push(await profileOurs(label, ours));
+    if (peer && theirs) ctx.profiles.push(await profileTfjs(peer, label, () => theirs.step()));
+    return row;
+  } finally {
+    theirs?.dispose();
+    for (const t of [x, y]) t.dispose();
+    opt.dispose();
+    model.dispose();
+  }
+}
+
+async function superNetStep(ctx: BenchContext, batch: number): Promise<BenchRow> {
+  const size = ctx.quick ? 32 : SIZE;
+  const net = new SuperNet(superArch(searchSpacePreset('detection')), { rng: new HostRng(3), costInputSize: [size, size] });
+  for (const p of net.parameters()) p.requiresGrad = false;
+  const opt = new Adam(net.archParameters(), { lr: 3e-4 });
+  const x = engineTensor([batch, 3, size, size], 1);
+  const candidates = net.layers.reduce((s, l) => s + l.spec.candidates.length, 0);
+  // net.costs: billions of multiply-adds per image of each candidate; forward + input-gradient backward.
+  const mixedMultiplyAdds = net.costs.flat().reduce((s, c) => s + c, 0) * 1e9 * batch;
+  try {
+    return await measure(ctx, {
+      suite: 'train', name: 'FNA++ super-net arch step', shape: `${size}x${size} b${batch}`,
+      work: 2 * 2 * mixedMultiplyAdds, unit: 'GFLOP/s', ceiling: MATMUL_CEILING,
+      note: `detection space: ${net.layers.length} mixed layers, ${candidates} candidates; weights frozen (GFLOP/s counts the candidates' forward + input gradients); no tfjs equivalent`,
+      ours: () => {
+        const { stages, cost } = net.forwardSuper(x, { mode: 'mixed' });
+        const last = stages[stages.length - 1];
+        const loss = add(mean(last), affine(cost as Tensor, 0.1));
+        opt.zeroGrad();
+        backward(loss);
+        opt.step();
+      },
+      opts: { clock: 'wall', warmup: 1, runs: ctx.quick ? 1 : 3 },
+    });
+  } finally {
+    x.dispose();
+    opt.dispose();
+    net.dispose();
+  }
+}
+
+export const trainSuite: Suite = {
+  name: 'train',
+  description:
+    'end-to-end training steps at 64x64: MobileNetV2 (SGD momentum, softmax cross-entropy) ours vs the same model in tfjs ops; ' +
+    'the FNA++ super-network architecture step (ours only); wall clock per step; GFLOP/s = 3 x forward multiply-adds x 2 / step time',
+  async run(ctx: BenchContext): Promise<BenchRow[]> {
+    return [await mobileNetStep(ctx, 1.0, 8), await mobileNetStep(ctx, 0.5, 16), await superNetStep(ctx, 8)];
+  },
+};

@@ -1,0 +1,141 @@
+// The targets of issue #7, checked against one run's rows, each miss with the measurement (from the same
+// run) that shows what limits it.
+import type { BenchRow, KernelProfile } from './suite.ts';
+
+export interface TargetRow {
+  row: BenchRow;
+  measured: number;
+  met: boolean;
+}
+
+export interface TargetCheck {
+  target: string;
+  /** How a row's measured number is shown: a fraction of a ceiling or a speed-up. */
+  kind: 'fraction' | 'speedup';
+  threshold: number;
+  rows: TargetRow[];
+  /** Markdown lines explaining the misses with measurements from the same run. */
+  limits: string[];
+}
+
+const isProbe = (r: BenchRow) => r.name.startsWith('probe');
+const pct = (v: number) => `${(100 * v).toFixed(0)}%`;
+const ms = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
+
+function check(target: string, kind: TargetCheck['kind'], threshold: number, rows: BenchRow[]): TargetCheck {
+  const measured = (r: BenchRow) => (kind === 'fraction' ? r.fraction : r.speedup?.warm) ?? NaN;
+  const checked = rows.filter((r) => Number.isFinite(measured(r))).map((row) => ({ row, measured: measured(row), met: measured(row) >= threshold }));
+  return { target, kind, threshold, rows: checked, limits: [] };
+}
+
+/** Rows of `suite` measured on the same shape as `r` whose name starts with `prefix`. */
+const probesFor = (rows: BenchRow[], r: BenchRow, prefix: string) => rows.filter((p) => p.suite === r.suite && p.shape === r.shape && p.name.startsWith(prefix));
+
+/** The speed-up a peer comparison would need, as a fraction of our ceiling: above 100% it cannot be met here. */
+function neededFraction(r: BenchRow, factor: number): number | null {
+  if (!r.peer || r.fraction === null || !r.speedup) return null;
+  const peerFraction = r.fraction / r.speedup.warm;
+  return factor * peerFraction;
+}
+
+function speedupLimits(c: TargetCheck): string[] {
+  return c.rows
+    .filter((t) => !t.met)
+    .map(({ row }) => {
+      const need = neededFraction(row, c.threshold);
+      const room = need === null ? '' : need > 1
+        ? ` ${c.threshold}x would need ${pct(need)} of ${row.ceiling}: not reachable on this adapter.`
+        : ` ${c.threshold}x would need ${pct(need)} of ${row.ceiling}; we are at ${pct(row.fraction!)}.`;
+      return `- ${row.name} (${row.shape}): ours ${ms(row.medianMs)} ms, tfjs ${ms(row.peer!.medianMs)} ms = ${row.speedup!.warm.toFixed(2)}x; ` +
+        `tfjs runs at ${pct((row.fraction ?? 0) / row.speedup!.warm)} of ${row.ceiling}.${room}`;
+    });
+}
+
+function memoryLimits(c: TargetCheck, all: BenchRow[]): string[] {
+  return c.rows
+    .filter((t) => !t.met)
+    .map(({ row }) => {
+      const parts = [`- ${row.name} (${row.shape}): ${row.value.toFixed(2)} GB/s = ${pct(row.fraction!)} of copy.`];
+      const copy = probesFor(all, row, 'probe: copy');
+      if (copy.length) parts.push(`A copy kernel moving the same bytes reaches ${pct(copy[0].fraction ?? 0)} (${ms(copy[0].medianMs)} ms): at this size the ceiling itself is lower.`);
+      const walk = probesFor(all, row, 'probe: walk (');
+      const tree = probesFor(all, row, 'probe: walk + barrier');
+      const flat = probesFor(all, row, 'probe: walk + sum, no');
+      if (walk.length && tree.length && flat.length) {
+        parts.push(
+          `Our layout (one workgroup per channel) alone: read+write walk ${ms(walk[0].medianMs)} ms (${pct(walk[0].fraction ?? 0)} of copy); ` +
+            `a channel sum with the barrier tree ${ms(tree[0].medianMs)} ms vs ${ms(flat[0].medianMs)} ms without barriers ` +
+            `(BN forward = one reduction + one walk, backward = two).`,
+        );
+      }
+      return parts.join(' ');
+    });
+}
+
+function flopLimits(c: TargetCheck, all: BenchRow[]): string[] {
+  return c.rows
+    .filter((t) => !t.met)
+    .map(({ row }) => {
+      const base = row.name.replace(/ (fwd|grad x|grad w)$/, '');
+      const mm = all.find((p) => p.suite === row.suite && p.shape === row.shape && p.name === `probe: matmul as ${base}`);
+      const same = mm ? ` Our matmul kernel on this conv's own GEMM shape (${mm.note}) reaches ${mm.value.toFixed(2)} GFLOP/s = ${pct(mm.fraction ?? 0)}.` : '';
+      return `- ${row.name} (${row.shape}): ${row.value.toFixed(2)} GFLOP/s = ${pct(row.fraction!)} of the best matmul.${same}`;
+    });
+}
+
+/** Sums a profile's kernel time into categories shared by both libraries. */
+export function categorize(p: KernelProfile): Record<string, number> {
+  const cats: [string, RegExp][] = [
+    ['depthwise conv', /depthwise/i],
+    ['dense / pointwise conv, matmul', /conv|matmul|pointwise/i],
+    ['batch norm kernels', /batchnorm/i],
+    ['optimizer', /optim|sgd|momentum|ApplyMomentum/i],
+  ];
+  const out: Record<string, number> = { total: 0 };
+  for (const k of p.kernels) {
+    const cat = cats.find(([, re]) => re.test(k.kernel))?.[0] ?? 'element-wise, reductions, other';
+    out[cat] = (out[cat] ?? 0) + k.totalMs;
+    out.total += k.totalMs;
+  }
+  return out;
+}
+
+function trainLimits(c: TargetCheck, profiles: KernelProfile[]): string[] {
+  return c.rows
+    .filter((t) => !t.met)
+    .flatMap(({ row }) => {
+      const title = `${row.name.replace(/ step$/, '')} ${row.shape} step`;
+      const [ours, theirs] = [profiles.find((p) => p.title === title && p.library === 'ours'), profiles.find((p) => p.title === title && p.library !== 'ours')];
+      const head = `- ${row.name} (${row.shape}): ours ${ms(row.medianMs)} ms, tfjs ${ms(row.peer!.medianMs)} ms = ${row.speedup!.warm.toFixed(2)}x; ` +
+        `5x needs ${ms(row.peer!.medianMs / 5)} ms.`;
+      if (!ours || !theirs) return [head];
+      const [a, b] = [categorize(ours), categorize(theirs)];
+      const cats = [...new Set([...Object.keys(a), ...Object.keys(b)])].filter((k) => k !== 'total');
+      const parts = cats.map((k) => `${k} ${ms(a[k] ?? 0)} vs ${ms(b[k] ?? 0)} ms`);
+      return [
+        head,
+        `  GPU kernel time of one profiled step, ours vs tfjs: ${ms(a.total)} vs ${ms(b.total)} ms (${(b.total / a.total).toFixed(2)}x); by kind: ${parts.join('; ')}. ` +
+          `Our step is ${pct(a.total / row.medianMs)} GPU kernel time; the rest is recording and submission on the same two cores.`,
+      ];
+    });
+}
+
+export function checkTargets(rows: BenchRow[], profiles: KernelProfile[]): TargetCheck[] {
+  const measuredRows = rows.filter((r) => !isProbe(r));
+  const memory = check(
+    'memory-bound kernels (element-wise, batch norm, mixed op) >= 70% of copy GB/s',
+    'fraction', 0.7, measuredRows.filter((r) => ['elementwise', 'batchnorm', 'mixedop'].includes(r.suite)),
+  );
+  memory.limits = memoryLimits(memory, rows);
+  const convs = measuredRows.filter((r) => r.suite === 'conv');
+  const flops = check('pointwise and dense conv >= 80% of our best matmul GFLOP/s', 'fraction', 0.8, convs);
+  flops.limits = flopLimits(flops, rows);
+  const convPeer = check('pointwise and dense conv >= 2x tfjs-webgpu', 'speedup', 2, convs);
+  convPeer.limits = speedupLimits(convPeer);
+  const grads = measuredRows.filter((r) => r.suite === 'depthwise' || (r.suite === 'conv' && / grad [xw]$/.test(r.name)));
+  const depthwise = check('depthwise k3/k5/k7 forward and all gradients >= 2x tfjs-webgpu', 'speedup', 2, grads);
+  depthwise.limits = speedupLimits(depthwise);
+  const train = check('MobileNetV2 training step >= 5x tfjs-webgpu', 'speedup', 5, measuredRows.filter((r) => r.suite === 'train'));
+  train.limits = trainLimits(train, profiles);
+  return [memory, flops, convPeer, depthwise, train];
+}
