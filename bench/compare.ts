@@ -4,7 +4,7 @@ import type { TensorContainer } from '@tensorflow/tfjs';
 import { fromArray, type Tensor } from '../engine/index.ts';
 import type { TfModule } from './peers/tfjs.ts';
 import { rowFrom, type BenchContext, type BenchRow, type Unit } from './suite.ts';
-import { timeGpu, timeWork, type TimingOptions } from './timing.ts';
+import { engineDriver, timeWorks, type TimingOptions } from './timing.ts';
 
 /** The two input regimes of every kernel suite (issue #7): ImageNet-size batch 1, and 64x64 batch 8. */
 export interface Regime {
@@ -50,24 +50,24 @@ export interface Measurement {
   opts?: TimingOptions;
 }
 
-/** Times ours, then tfjs (when the peer is loaded and the measurement has a tfjs version). */
+/** Times ours and tfjs (when the peer is loaded and the measurement has a tfjs version), runs alternating. */
 export async function measure(ctx: BenchContext, m: Measurement): Promise<BenchRow> {
-  const timing = await timeGpu(m.ours, m.opts);
-  const row = rowFrom(timing, m);
   const peer = m.tfjs ? await ctx.tfjs() : null;
-  if (peer && m.tfjs) {
-    const tfjsWork = m.tfjs;
-    const t = await timeWork(peer.driver(() => tfjsWork(peer.tf)), m.opts);
+  const tfjsWork = m.tfjs;
+  const drivers = [engineDriver(m.ours), ...(peer && tfjsWork ? [peer.driver(() => tfjsWork(peer.tf))] : [])];
+  const [timing, theirs] = await timeWorks(drivers, m.opts);
+  const row = rowFrom(timing, m);
+  if (peer && theirs) {
     row.peer = {
       library: `tfjs-webgpu ${peer.version}`,
-      clock: t.clock,
-      coldMs: t.coldMs,
-      medianMs: t.medianMs,
-      spread: { minMs: t.minMs, p10Ms: t.p10Ms, p90Ms: t.p90Ms, maxMs: t.maxMs },
-      runs: t.runs,
-      callsPerRun: t.callsPerRun,
+      clock: theirs.clock,
+      coldMs: theirs.coldMs,
+      medianMs: theirs.medianMs,
+      spread: { minMs: theirs.minMs, p10Ms: theirs.p10Ms, p90Ms: theirs.p90Ms, maxMs: theirs.maxMs },
+      runs: theirs.runs,
+      callsPerRun: theirs.callsPerRun,
     };
-    row.speedup = { cold: t.coldMs / timing.coldMs, warm: t.medianMs / timing.medianMs };
+    row.speedup = { cold: theirs.coldMs / timing.coldMs, warm: theirs.medianMs / timing.medianMs };
   }
   const vs = row.speedup ? `, tfjs ${row.peer!.medianMs.toFixed(2)} ms (${row.speedup.warm.toFixed(2)}x)` : '';
   ctx.log(`${m.name} ${m.shape}: ${timing.medianMs.toFixed(2)} ms, ${row.value.toFixed(2)} ${m.unit}${vs}`);

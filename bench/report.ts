@@ -65,11 +65,13 @@ function profilesSection(profiles: KernelProfile[]): string {
   const blocks = profiles.map((p) => {
     const cats = categorize(p);
     const top = p.kernels.slice(0, 12).map((k) => `| ${k.kernel} | ${k.calls} | ${ms(k.totalMs)} | ${pct(k.totalMs / cats.total)} |`);
-    const byKind = Object.entries(cats).filter(([k]) => k !== 'total').map(([k, v]) => `${k} ${ms(v)} ms`).join(', ');
+    const kinds = Object.entries(cats).filter(([k]) => k !== 'total').map(([k, v]) => `${k} ${ms(v)} ms`).join(', ');
+    const byKind = p.title.endsWith('step') ? `; by kind: ${kinds}` : '';
+    const recording = p.recordMs === undefined ? '' : `; recording it unprofiled takes ${ms(p.recordMs)} ms of JavaScript`;
     return `#### ${p.library}: ${p.title}\n\nGPU kernel time ${ms(cats.total)} ms over ${p.kernels.reduce((s, k) => s + k.calls, 0)} kernels ` +
-      `(profiled call ${ms(p.wallMs)} ms wall); by kind: ${byKind}.\n\n| kernel | calls | ms | share |\n|---|---:|---:|---:|\n${top.join('\n')}`;
+      `(profiled call ${ms(p.wallMs)} ms wall${recording})${byKind}.\n\n| kernel | calls | ms | share |\n|---|---:|---:|---:|\n${top.join('\n')}`;
   });
-  return `## Kernel profiles of one training step\n\nEach kernel timed on its own with GPU timestamps (ours: \`startProfiling()\`; tfjs: \`tf.profile\`).\n\n${blocks.join('\n\n')}\n`;
+  return `## Kernel profiles\n\nOne call, each kernel timed on its own with GPU timestamps (ours: \`startProfiling()\`; tfjs: \`tf.profile\`).\n\n${blocks.join('\n\n')}\n`;
 }
 
 export function writeJson(file: string, report: BenchReport): void {

@@ -45,6 +45,8 @@ export interface KernelProfile {
   library: string;
   /** Wall time of the profiled call (kernels run one pass each while profiling, so it is slower). */
   wallMs: number;
+  /** Ours: JavaScript time to record one unprofiled call (ops, autograd, dispatch encoding). */
+  recordMs?: number;
   kernels: { kernel: string; calls: number; totalMs: number }[];
 }
 

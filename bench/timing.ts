@@ -143,32 +143,45 @@ export function timeGpu(record: () => unknown, opts: TimingOptions = {}): Promis
 
 /** Times the work of any driver (the engine's, or a peer library's on the same device). */
 export async function timeWork(driver: WorkDriver, opts: TimingOptions = {}): Promise<Timing> {
+  return (await timeWorks([driver], opts))[0];
+}
+
+/**
+ * Times several drivers doing the same work: each gets its cold call and warm-up in turn, then their
+ * measured runs alternate, so background load hits them alike and their ratio stays fair.
+ */
+export async function timeWorks(drivers: WorkDriver[], opts: TimingOptions = {}): Promise<Timing[]> {
   const { warmup = 2, runs = 10, minRunMs = 25 } = opts;
   const clock: Clock = opts.clock === 'wall' || !hasGpuTimestamps() ? 'wall' : 'gpu-timestamp';
-  const timed = async (calls: number) => {
+  const timed = async (driver: WorkDriver, calls: number) => {
     const t0 = performance.now();
     callTimes(driver, calls);
     driver.flush();
     await driver.settle();
     return performance.now() - t0;
   };
-  driver.flush();
-  await driver.settle();
-  const coldMs = await timed(1);
-  let lastMs = coldMs;
-  for (let i = 0; i < warmup; i++) lastMs = await timed(1);
-  const callsPerRun = Math.max(1, Math.min(1000, Math.ceil(minRunMs / Math.max(lastMs, 1e-3))));
+  const prepared: { driver: WorkDriver; coldMs: number; callsPerRun: number; samplesMs: number[] }[] = [];
+  for (const driver of drivers) {
+    driver.flush();
+    await driver.settle();
+    const coldMs = await timed(driver, 1);
+    let lastMs = coldMs;
+    for (let i = 0; i < warmup; i++) lastMs = await timed(driver, 1);
+    const callsPerRun = Math.max(1, Math.min(1000, Math.ceil(minRunMs / Math.max(lastMs, 1e-3))));
+    prepared.push({ driver, coldMs, callsPerRun, samplesMs: [] });
+  }
   const bracket = clock === 'gpu-timestamp' ? new TimestampBracket(runtime().ctx.device) : null;
-  const samplesMs: number[] = [];
   try {
     for (let r = 0; r < runs; r++) {
-      const ms = bracket ? await bracket.measure(driver, callsPerRun) : await timed(callsPerRun);
-      samplesMs.push(ms / callsPerRun);
+      for (const p of prepared) {
+        const ms = bracket ? await bracket.measure(p.driver, p.callsPerRun) : await timed(p.driver, p.callsPerRun);
+        p.samplesMs.push(ms / p.callsPerRun);
+      }
     }
   } finally {
     bracket?.destroy();
   }
-  return { clock, coldMs, runs, callsPerRun, samplesMs, ...summarize(samplesMs) };
+  return prepared.map(({ coldMs, callsPerRun, samplesMs }) => ({ clock, coldMs, runs, callsPerRun, samplesMs, ...summarize(samplesMs) }));
 }
 
 export interface ShaderSpec {

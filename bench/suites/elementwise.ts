@@ -4,7 +4,7 @@ import { add, exp, mul, relu, type Tensor } from '../../engine/index.ts';
 import { engineTensor, measure, noise, withTensors, withTfjs } from '../compare.ts';
 import type { TfModule } from '../peers/tfjs.ts';
 import type { BenchContext, BenchRow, Suite } from '../suite.ts';
-import { COPY_CEILING } from './copy.ts';
+import { COPY_CEILING, copyProbe } from './copy.ts';
 
 type TfT = ReturnType<TfModule['tensor']>;
 
@@ -31,6 +31,7 @@ export const elementwiseSuite: Suite = {
           ['exp', `[${n}]`, () => exp(x), (tf, t) => tf.exp(t.x), 2 * n],
           ['broadcast add', `[${n / cols}, ${cols}] + [${cols}]`, () => add(matrix, row), (tf, t) => tf.add(t.matrix, t.row), 2 * n + cols],
         ];
+        const probed = new Set<string>();
         for (const [name, shape, ours, theirs, elements] of cases) {
           rows.push(
             await measure(ctx, {
@@ -40,6 +41,8 @@ export const elementwiseSuite: Suite = {
               opts: { runs: ctx.quick ? 5 : 10 },
             }),
           );
+          if (!probed.has(shape)) rows.push(await copyProbe('elementwise', shape, 4 * elements, { runs: ctx.quick ? 5 : 10 }));
+          probed.add(shape);
         }
       }),
     );

@@ -6,6 +6,7 @@
 import { backward, mixedOp } from '../../engine/index.ts';
 import { clearGrads, engineTensor, measure, noise, regimes, withTensors, withTfjs } from '../compare.ts';
 import type { TfModule } from '../peers/tfjs.ts';
+import { profileOurs } from '../profile.ts';
 import type { BenchContext, BenchRow, Suite } from '../suite.ts';
 import { COPY_CEILING, copyProbe } from './copy.ts';
 
@@ -53,19 +54,21 @@ export const mixedOpSuite: Suite = {
               opts,
             }),
           );
+          const fwdBwd = () => {
+            for (const l of leaves) l.requiresGrad = true;
+            backward(mixedOp(cands, alpha).out, dy);
+            clearGrads(leaves);
+            for (const l of leaves) l.requiresGrad = false;
+          };
           rows.push(
             await measure(ctx, {
               suite: 'mixedop', name: 'mixed op K=7 fwd+bwd', shape: label, work: (K + 1 + 1 + 2 * K) * count * 4, unit: 'GB/s', ceiling: COPY_CEILING,
-              ours: () => {
-                for (const l of leaves) l.requiresGrad = true;
-                backward(mixedOp(cands, alpha).out, dy);
-                clearGrads(leaves);
-                for (const l of leaves) l.requiresGrad = false;
-              },
+              ours: fwdBwd,
               tfjs: t ? (tf) => tf.grads((a, ...cs) => tfjsMixed(tf, a, cs))([t.alpha, ...t.cands], t.dy) : undefined,
               opts,
             }),
           );
+          ctx.profiles.push(await profileOurs(`mixed op K=7 fwd+bwd ${label}`, fwdBwd));
         }),
       );
       rows.push(await copyProbe('mixedop', label, (K + 1) * count * 4, opts));

@@ -4,7 +4,7 @@
 // softmax(alpha), loss = mean of the last stage + 0.1 x expected MAdds, backward to the alphas, Adam on
 // the alphas), ours only: tfjs has no equivalent. Wall clock: a step includes recording its dispatches.
 // The GFLOP/s is the forward's multiply-adds x 3 (forward + two backward passes) / step time.
-import { add, affine, backward, crossEntropy, fromArray, mean, startProfiling, stopProfiling, sync, tidy, type Tensor } from '../../engine/index.ts';
+import { add, affine, backward, crossEntropy, fromArray, mean, type Tensor } from '../../engine/index.ts';
 import { HostRng } from '../../engine/nn/init.ts';
 import { Adam, SGD } from '../../engine/optim/index.ts';
 import { mbconvLayers, mobilenetV2Arch, searchSpacePreset, superArch, type MobileNetArch } from '../../fna/arch/index.ts';
@@ -12,8 +12,8 @@ import { MobileNetV2 } from '../../fna/models/mobilenet.ts';
 import { SuperNet } from '../../fna/models/supernet.ts';
 import { engineTensor, measure } from '../compare.ts';
 import { tfjsMobileNetV2, type TfjsTrainer } from '../peers/tfjs-mobilenet.ts';
-import type { TfjsPeer } from '../peers/tfjs.ts';
-import type { BenchContext, BenchRow, KernelProfile, Suite } from '../suite.ts';
+import { profileOurs, profileTfjs } from '../profile.ts';
+import type { BenchContext, BenchRow, Suite } from '../suite.ts';
 import { MATMUL_CEILING } from './matmul.ts';
 
 const SIZE = 64;
@@ -32,35 +32,6 @@ export function forwardMultiplyAdds(arch: MobileNetArch, size: number, batch: nu
   const last = arch.stages[arch.stages.length - 1].out;
   if (arch.head) macs += side * side * last * arch.head.out;
   return batch * (macs + (arch.head?.out ?? last) * (arch.numClasses ?? 0));
-}
-
-/** Per-kernel GPU time of one of our steps (each dispatch in its own timed pass). */
-async function profileOurs(title: string, step: () => void): Promise<KernelProfile> {
-  await sync();
-  const t0 = performance.now();
-  startProfiling();
-  tidy(step);
-  const kernels = await stopProfiling();
-  return { title, library: 'ours', wallMs: performance.now() - t0, kernels };
-}
-
-/** Per-kernel GPU time of one tfjs step (tf.profile: each kernel timed with timestamp queries). */
-async function profileTfjs(peer: TfjsPeer, title: string, step: () => void): Promise<KernelProfile> {
-  const t0 = performance.now();
-  const info = await peer.tf.profile(() => {
-    step();
-    return [];
-  });
-  peer.flush();
-  const byKernel = new Map<string, { calls: number; totalMs: number }>();
-  for (const k of info.kernels) {
-    const entry = byKernel.get(k.name) ?? { calls: 0, totalMs: 0 };
-    entry.calls++;
-    entry.totalMs += Number(k.kernelTimeMs) || 0;
-    byKernel.set(k.name, entry);
-  }
-  const kernels = [...byKernel].map(([kernel, v]) => ({ kernel, ...v })).sort((a, b) => b.totalMs - a.totalMs);
-  return { title, library: `tfjs-webgpu ${peer.version}`, wallMs: performance.now() - t0, kernels };
 }
 
 async function mobileNetStep(ctx: BenchContext, width: number, batch: number): Promise<BenchRow> {
@@ -86,7 +57,7 @@ async function mobileNetStep(ctx: BenchContext, width: number, batch: number): P
       note: `${model.parameters().reduce((s, p) => s + p.size, 0)} parameters (tfjs ${theirs?.parameterCount ?? '-'})`,
       ours,
       tfjs: theirs ? () => theirs.step() : undefined,
-      opts: { clock: 'wall', warmup: 1, runs: ctx.quick ? 1 : 3 },
+      opts: { clock: 'wall', warmup: 1, runs: ctx.quick ? 1 : 5 },
     });
     ctx.profiles.push(await profileOurs(label, ours));
     if (peer && theirs) ctx.profiles.push(await profileTfjs(peer, label, () => theirs.step()));
@@ -121,7 +92,7 @@ async function superNetStep(ctx: BenchContext, batch: number): Promise<BenchRow>
         backward(loss);
         opt.step();
       },
-      opts: { clock: 'wall', warmup: 1, runs: ctx.quick ? 1 : 3 },
+      opts: { clock: 'wall', warmup: 1, runs: ctx.quick ? 1 : 5 },
     });
   } finally {
     x.dispose();
