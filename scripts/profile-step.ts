@@ -12,14 +12,14 @@ const arg = (name: string, d: number) => {
 };
 const [width, batch, size] = [arg('width', 0.5), arg('batch', 64), arg('size', 32)];
 await init();
-const model = new MobileNetV2(mobilenetV2Arch({ widthMultiplier: width, numClasses: 10, inputChannels: 3 }), { rng: new HostRng(1) });
+const model = new MobileNetV2(mobilenetV2Arch({ widthMultiplier: width, numClasses: 10, inputChannels: arg("channels", 3) }), { rng: new HostRng(1) });
 const opt = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
 const rng = new HostRng(2);
-const x = new Float32Array(batch * 3 * size * size).map(() => rng.normal());
+const x = new Float32Array(batch * arg("channels", 3) * size * size).map(() => rng.normal());
 const y = new Int32Array(batch).map(() => Math.floor(rng.uniform() * 10));
 const step = () =>
   tidy(() => {
-    const l = crossEntropy(model.forward(fromArray(x, [batch, 3, size, size])), fromArray(y, [batch], { dtype: 'int32' }));
+    const l = crossEntropy(model.forward(fromArray(x, [batch, arg("channels", 3), size, size])), fromArray(y, [batch], { dtype: 'int32' }));
     opt.zeroGrad();
     backward(l);
     opt.step();

@@ -150,8 +150,9 @@ describe('batchNorm2d on the GPU', () => {
     tensors.forEach((t) => t.dispose());
   });
 
-  it('runs past 65535 workgroups (one per channel)', async () => {
-    await checkBatchNorm({ shape: [2, 65537, 1, 1], affine: true, running: true, training: true, relu6: false, eps: 1e-3, momentum: 0.1, seed: 3 });
+  it('runs past 65535 workgroups in every pass (per-channel and per-element grids)', async () => {
+    // 4.2M channels of 4 values: 65.6k workgroups in both the per-channel and the element-wise passes.
+    await checkBatchNorm({ shape: [4, 4_200_000, 1, 1], affine: true, running: true, training: true, relu6: false, eps: 1e-3, momentum: 0.1, seed: 3 });
   });
 
   it('updates running buffers in place with the unbiased variance in training, and not in eval', async () => {

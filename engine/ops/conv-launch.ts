@@ -2,7 +2,7 @@
 // its uniforms. Every tensor passed in is dense (offset 0, row-major). No autograd here; conv.ts wraps it.
 import { grid1d } from '../kernel.ts';
 import { allocate, type Tensor } from '../tensor.ts';
-import { reshape, transpose, contiguous } from './movement.ts';
+import { reshape, transpose, contiguous, permute } from './movement.ts';
 import { matmulKernel } from './matmul.ts';
 import { sum } from './reduce.ts';
 import { blockedItems, columnBlocking, CONV_COLS, CONV_WG, directConvKernels } from '../../kernels/conv2d.ts';
@@ -296,6 +296,20 @@ function pointwiseWeightGrad(g: ConvGeometry, x: Tensor, gy: Tensor): Tensor {
     const d = matmulKernel(gyT, x2);
     const out = reshape(d, [g.o, g.c, 1, 1]);
     for (const t of [gyT, x2, d]) t.dispose();
+    return out;
+  }
+  if (g.n > 1 && g.o * g.c > pix * (g.o + g.c)) {
+    // Per-image products would write N·O·C partial sums, more than copying dy and x once into [O, N·P]
+    // and [C, N·P] order (small spatial sizes): then a single matmul reduces over images and pixels.
+    const views = [gy.view([g.n, g.o, pix], [g.o * pix, pix, 1], 0), x.view([g.n, g.c, pix], [g.c * pix, pix, 1], 0)];
+    const swapped = views.map((v) => permute(v, [1, 0, 2]));
+    const [dyT, xT] = swapped.map(contiguous);
+    const k = g.n * pix;
+    const a = dyT.view([g.o, k], [k, 1], 0);
+    const b = xT.view([k, g.c], [1, k], 0);
+    const d = matmulKernel(a, b);
+    const out = reshape(d, [g.o, g.c, 1, 1]);
+    for (const t of [...views, ...swapped, dyT, xT, a, b, d]) t.dispose();
     return out;
   }
   const xt = x.view([g.n, pix, g.c], [g.c * pix, 1, pix], 0);

@@ -4,7 +4,8 @@ import { grid1d } from '../kernel.ts';
 import { shapeString } from '../host.ts';
 import type { Storage } from '../device/buffers.ts';
 import { allocate, type Tensor } from '../tensor.ts';
-import { batchNormBackward, batchNormForward } from '../../kernels/batchnorm.ts';
+import { BN_PARTIAL_WG, bnApply, bnGradFinalize, bnGradPartial, bnInputGrad, bnStatsFinalize, bnStatsPartial, partialsPerChannel } from '../../kernels/batchnorm.ts';
+import { WG } from '../../kernels/prelude.ts';
 import { map } from './map.ts';
 
 /** x itself if a kernel can read it from element 0 on, else a dense copy. */
@@ -37,28 +38,18 @@ interface BatchNormAttrs {
   updateRunning: boolean;
 }
 
-/** Shapes for the kernels; with H·W a multiple of 4 they read vec4s and `hw` counts vec4s. */
+/** Shapes for the kernels: x as [N, C, S], S counting vec4s when H·W is a multiple of 4. */
 function dims(x: Tensor) {
   const [n, c, h, w] = x.shape;
   const vec4 = n * h * w > 0 && (h * w) % 4 === 0;
-  return { n, c, hw: vec4 ? (h * w) / 4 : h * w, count: n * h * w, vec4 };
+  const s = vec4 ? (h * w) / 4 : h * w;
+  return { n, c, s, count: n * h * w, vec4, p: partialsPerChannel(n, s) };
 }
 
-function uniforms(x: Tensor, a: BatchNormAttrs) {
-  const { n, c, hw, count } = dims(x);
-  return {
-    n,
-    c,
-    hw,
-    count,
-    eps: a.eps,
-    momentum: a.momentum,
-    unbias: count > 1 ? count / (count - 1) : 1,
-    use_batch: a.batchStats ? 1 : 0,
-    update: a.updateRunning ? 1 : 0,
-    relu6: a.relu6 ? 1 : 0,
-  };
-}
+const elementGrid = (x: Tensor) => {
+  const { n, c, s } = dims(x);
+  return grid1d(n * c * s, WG);
+};
 
 const BatchNorm: FunctionDef<BatchNormAttrs> = {
   name: 'batchNorm2d',
@@ -67,32 +58,59 @@ const BatchNorm: FunctionDef<BatchNormAttrs> = {
     const xd = dense(x);
     const wd = a.affine ? dense(weight) : null;
     const bd = a.affine ? dense(bias) : null;
-    const { c, vec4 } = dims(x);
-    const y = allocate(x.shape);
-    const stats = allocate([2 * c]);
+    const { n, c, s, count, vec4, p } = dims(x);
+    // coeff[c] = (scale, shift, mean, invstd): the apply pass's affine map and what backward needs.
+    const coeff = allocate([4 * c]);
     const running = !!a.runningMean;
-    const bind: Record<string, Storage> = { x: xd.storage, y: y.storage, stats: stats.storage };
-    if (wd && bd) Object.assign(bind, { weight: wd.storage, bias: bd.storage });
-    if (running) Object.assign(bind, { running_mean: a.runningMean!.storage, running_var: a.runningVar!.storage });
-    batchNormForward.get({ affine: a.affine, running, vec4 }).run(bind, uniforms(x, a), grid1d(c, 1));
-    ctx.save(xd, stats, ...(wd && bd ? [wd, bd] : []));
-    stats.dispose();
+    const finalize: Record<string, Storage> = { coeff: coeff.storage };
+    if (wd && bd) Object.assign(finalize, { weight: wd.storage, bias: bd.storage });
+    if (running) Object.assign(finalize, { running_mean: a.runningMean!.storage, running_var: a.runningVar!.storage });
+    let partial: Tensor | null = null;
+    if (a.batchStats) {
+      partial = allocate([4 * c * p]);
+      bnStatsPartial.get({ vec4 }).run({ x: xd.storage, partial: partial.storage }, { n, c, s, p, relu6: 0 }, grid1d(c * p, BN_PARTIAL_WG));
+      finalize.partial = partial.storage;
+    }
+    bnStatsFinalize
+      .get({ affine: a.affine, running, batch: a.batchStats })
+      .run(
+        finalize,
+        { c, p, eps: a.eps, momentum: a.momentum, unbias: count > 1 ? count / (count - 1) : 1, update: a.updateRunning ? 1 : 0 },
+        grid1d(c, BN_PARTIAL_WG),
+      );
+    partial?.dispose();
+    const y = allocate(x.shape);
+    bnApply.get({ vec4 }).run({ x: xd.storage, coeff: coeff.storage, y: y.storage }, { total: n * c * s, c, s, relu6: a.relu6 ? 1 : 0 }, elementGrid(x));
+    ctx.save(xd, coeff);
+    coeff.dispose();
     for (const [t, original] of [[xd, x], [wd, weight], [bd, bias]] as const) if (t && t !== original) t.dispose();
     return y;
   },
   backward(ctx, g, a) {
-    const [x, stats, weight, bias] = ctx.saved;
-    const { c, vec4 } = dims(x);
-    const dx = allocate(x.shape);
-    const bind: Record<string, Storage> = { x: x.storage, g: dense(g).storage, stats: stats.storage, dx: dx.storage };
+    const [x, coeff] = ctx.saved;
+    const { n, c, s, count, vec4, p } = dims(x);
+    const gd = dense(g);
+    const relu6 = a.relu6 ? 1 : 0;
+    const partial = allocate([2 * c * p]);
+    bnGradPartial
+      .get({ vec4 })
+      .run({ x: x.storage, g: gd.storage, coeff: coeff.storage, partial: partial.storage }, { n, c, s, p, relu6 }, grid1d(c * p, BN_PARTIAL_WG));
+    const dcoeff = allocate([4 * c]);
     const dweight = a.affine ? allocate([c]) : null;
     const dbias = a.affine ? allocate([c]) : null;
-    if (dweight && dbias) {
-      Object.assign(bind, { weight: weight.storage, bias: bias.storage, dweight: dweight.storage, dbias: dbias.storage });
-    }
-    batchNormBackward.get({ affine: a.affine, vec4 }).run(bind, uniforms(x, a), grid1d(c, 1));
+    const finalize: Record<string, Storage> = { partial: partial.storage, coeff: coeff.storage, dcoeff: dcoeff.storage };
+    if (dweight && dbias) Object.assign(finalize, { dweight: dweight.storage, dbias: dbias.storage });
+    bnGradFinalize.get({ affine: a.affine }).run(finalize, { c, p, count, use_batch: a.batchStats ? 1 : 0 }, grid1d(c, BN_PARTIAL_WG));
+    partial.dispose();
     const [wantX, wantW, wantB] = ctx.needsInputGrad;
-    return a.affine ? [wantX ? dx : null, wantW ? dweight : null, wantB ? dbias : null] : [wantX ? dx : null];
+    let dx: Tensor | null = null;
+    if (wantX) {
+      dx = allocate(x.shape);
+      bnInputGrad.get({ vec4 }).run({ x: x.storage, g: gd.storage, coeff: dcoeff.storage, dx: dx.storage }, { total: n * c * s, c, s, relu6 }, elementGrid(x));
+    }
+    dcoeff.dispose();
+    if (gd !== g) gd.dispose();
+    return a.affine ? [dx, wantW ? dweight : null, wantB ? dbias : null] : [dx];
   },
 };
 

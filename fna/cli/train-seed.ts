@@ -22,7 +22,8 @@ const FLAGS = {
   size: { type: 'number', default: 32, help: 'input size (images are centre-padded)' },
   epochs: { type: 'number', default: 3, help: 'training epochs' },
   batch: { type: 'number', default: 64, help: 'batch size' },
-  lr: { type: 'number', default: 0.05, help: 'peak learning rate (SGD, Nesterov momentum 0.9, cosine)' },
+  optimizer: { type: 'string', default: 'sgd', help: 'sgd (Nesterov momentum 0.9) or adamw' },
+  lr: { type: 'number', default: 0.05, help: 'peak learning rate (linear warm-up, then cosine to 0)' },
   seed: { type: 'number', default: 0, help: 'random seed' },
   out: { type: 'string', default: 'runs/seed-mnist.safetensors', help: 'checkpoint path' },
   'train-limit': { type: 'number', default: 0, help: 'use only the first N training images (0: all)' },
@@ -31,6 +32,7 @@ const FLAGS = {
 export async function trainSeedCommand(argv: string[]): Promise<number> {
   const f = parseFlags('train-seed', argv, FLAGS);
   if (f.dataset !== 'mnist' && f.dataset !== 'fashion-mnist') throw new UsageError(`--dataset must be mnist or fashion-mnist`);
+  if (f.optimizer !== 'sgd' && f.optimizer !== 'adamw') throw new UsageError(`--optimizer must be sgd or adamw`);
   await init();
   const name = f.dataset as DatasetName;
   const full = padDataset(createClassificationTask(loadDataset(name, 'train')), f.size);
@@ -49,6 +51,7 @@ export async function trainSeedCommand(argv: string[]): Promise<number> {
     epochs: f.epochs,
     batchSize: f.batch,
     lr: f.lr,
+    optimizer: f.optimizer as 'sgd' | 'adamw',
     seed: f.seed,
     label: 'train-seed',
     resumeFrom: f.out,

@@ -7,6 +7,7 @@ import { tidy } from '../../engine/scope.ts';
 import type { Tensor } from '../../engine/tensor.ts';
 import type { Module } from '../../engine/nn/module.ts';
 import { SGD } from '../../engine/optim/sgd.ts';
+import { AdamW } from '../../engine/optim/adam.ts';
 import { DataLoader } from '../data/loader.ts';
 import type { ClassTarget, Dataset } from '../data/types.ts';
 import { Progress } from '../report/progress.ts';
@@ -20,6 +21,8 @@ export interface ClassifyOptions {
   epochs: number;
   batchSize: number;
   lr: number;
+  /** 'sgd': Nesterov momentum (default); 'adamw': decoupled weight decay. */
+  optimizer?: 'sgd' | 'adamw';
   momentum?: number;
   weightDecay?: number;
   /** Linear warm-up steps from lr/10, then cosine decay to 0 over the run. */
@@ -74,7 +77,10 @@ export async function trainClassifier(
   o: ClassifyOptions,
 ): Promise<EpochRecord[]> {
   const loader = new DataLoader(train, { batchSize: o.batchSize, shuffle: true, seed: o.seed ?? 0, dropLast: true });
-  const opt = new SGD(model.parameters(), { lr: o.lr, momentum: o.momentum ?? 0.9, weightDecay: o.weightDecay ?? 4e-5, nesterov: true });
+  const opt =
+    o.optimizer === 'adamw'
+      ? new AdamW(model.parameters(), { lr: o.lr, weightDecay: o.weightDecay ?? 1e-2 })
+      : new SGD(model.parameters(), { lr: o.lr, momentum: o.momentum ?? 0.9, weightDecay: o.weightDecay ?? 4e-5, nesterov: true });
   const steps = loader.batchesPerEpoch;
   const total = o.epochs * steps;
   const warmup = o.warmupSteps ?? Math.min(200, steps);
@@ -82,7 +88,7 @@ export async function trainClassifier(
   const history: EpochRecord[] = [];
   if (o.resumeFrom && existsSync(optimizerPath(o.resumeFrom))) {
     const { state, metadata } = await loadOptimizerState(optimizerPath(o.resumeFrom));
-    opt.loadStateDict(state as Parameters<typeof opt.loadStateDict>[0]);
+    (opt as SGD).loadStateDict(state as Parameters<SGD['loadStateDict']>[0]);
     startEpoch = Number(metadata.epoch ?? 0);
     history.push(...(JSON.parse(metadata.history ?? '[]') as EpochRecord[]));
     if (!o.quiet) console.error(`[${o.label ?? 'train'}] resuming after epoch ${startEpoch}`);
