@@ -14,6 +14,8 @@
 //   bias             'none' | 'col' (bias[n], Linear) | 'row' (bias[m], 1x1 conv over NCHW).
 //   tileM, tileN     rows and columns per invocation (tileN a multiple of 4); wgX, wgY invocations
 //                    along n and m.
+// A uniform, not a variant: sumCount > 1 sums the products of that many batches into one output (a
+// weight gradient over a batch of images, without writing a product per image).
 // On lavapipe every storage load costs a per-invocation loop (about 1 ns per float, ten FMAs' worth),
 // so what counts is loads per FMA: (tileM + tileN) / (tileM · tileN) per k. Shared memory is not used:
 // on a CPU adapter it costs 2.5-3x against register blocking. No early return before the loads either:
@@ -136,8 +138,8 @@ function source(v: MatmulVariant): string {
   return /* wgsl */ `
 struct Params {
   M: u32, N: u32, K: u32, batchRank: u32,
-  groupsN: u32, groupsM: u32, batches: u32, biasOffset: u32,
-  lda: u32, ldb: u32, offsetA: u32, offsetB: u32,
+  groupsN: u32, groupsM: u32, batches: u32, sumCount: u32,
+  lda: u32, ldb: u32, offsetA: u32, offsetB: u32, biasOffset: u32,
   batchShape: array<vec4<u32>, 2>,
   batchStrideA: array<vec4<u32>, 2>,
   batchStrideB: array<vec4<u32>, 2>,
@@ -162,26 +164,29 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let m0 = (groupM * ${v.wgY}u + lid.y) * ${TM}u;
   let n0 = (groupN * ${v.wgX}u + lid.x) * ${TN}u;
 
-  // Batch coordinates -> element offsets (broadcast batch axes have stride 0).
-  var aBase = params.offsetA;
-  var bBase = params.offsetB;
-  var remaining = batch;
-  for (var d = i32(params.batchRank) - 1; d >= 0; d--) {
-    let du = u32(d);
-    let size = params.batchShape[du >> 2u][du & 3u];
-    let coord = remaining % size;
-    remaining = remaining / size;
-    aBase += coord * params.batchStrideA[du >> 2u][du & 3u];
-    bBase += coord * params.batchStrideB[du >> 2u][du & 3u];
-  }
-  let outBase = batch * params.M * params.N;
   ${range(TM).map((i) => `let r${i} = min(m0 + ${i}u, params.M - 1u);`).join('\n  ')}
   ${range(TN).map((j) => `let c${j} = min(n0 + ${j}u, params.N - 1u);`).join('\n  ')}
   ${[...m4, ...n4].join('\n  ')}
   ${range(TM).flatMap((i) => range(TN / 4).map((w) => `var acc${i}_${w} = vec4<f32>(0.0);`)).join('\n  ')}
-  for (var k = 0u; k < params.K; k += ${block ? 4 : 1}u) {
-    ${block ? blockBody(v) : stepBody(v)}
+  // sumCount > 1 (grid batch 0) sums the products of that many batches into one output; otherwise 1.
+  for (var summed = 0u; summed < params.sumCount; summed++) {
+    // Batch coordinates -> element offsets (broadcast batch axes have stride 0).
+    var aBase = params.offsetA;
+    var bBase = params.offsetB;
+    var remaining = batch + summed;
+    for (var d = i32(params.batchRank) - 1; d >= 0; d--) {
+      let du = u32(d);
+      let size = params.batchShape[du >> 2u][du & 3u];
+      let coord = remaining % size;
+      remaining = remaining / size;
+      aBase += coord * params.batchStrideA[du >> 2u][du & 3u];
+      bBase += coord * params.batchStrideB[du >> 2u][du & 3u];
+    }
+    for (var k = 0u; k < params.K; k += ${block ? 4 : 1}u) {
+      ${(block ? blockBody(v) : stepBody(v)).replace(/\n    /g, '\n      ')}
+    }
   }
+  let outBase = batch * params.M * params.N;
   ${epilogue(v)}
 }`;
 }

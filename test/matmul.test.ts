@@ -4,7 +4,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { fromArray, matmul, memory, runtime, sync, transpose, type Tensor } from '../engine/index.ts';
-import { checkOp, f32Tolerance, gradcheck, ref, seededValues, type RefOp, type RefTensor, type Tolerance } from '../engine/testing/index.ts';
+import { assertClose, checkOp, f32Tolerance, gradcheck, ref, seededValues, type RefOp, type RefTensor, type Tolerance } from '../engine/testing/index.ts';
 import { matmulRef } from '../engine/testing/refs/matmul.ts';
 import { MATMUL_TILES, matmulKernel } from '../engine/ops/matmul.ts';
 
@@ -172,6 +172,44 @@ describe('matmul on the GPU', () => {
     for (const t of [x, y, yT, z]) t.dispose();
     await sync();
     expect(memory().live).toBe(liveBefore);
+  });
+
+  it('sums the products over the batch into one matrix (sumBatch), with either operand read transposed', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 1, max: 6 }), dim(24), dim(24), dim(24), fc.boolean(), fc.boolean(), fc.nat(1e6), async (batch, m, k, n, transA, transB, seed) => {
+        const a = seededValues(batch * m * k, seed).map(Math.fround);
+        const b = seededValues(batch * k * n, seed + 1).map(Math.fround);
+        const expected = new Float64Array(m * n);
+        let scale: number;
+        for (let z = 0; z < batch; z++) {
+          for (let i = 0; i < m; i++) {
+            for (let j = 0; j < n; j++) {
+              let acc = 0;
+              for (let q = 0; q < k; q++) acc += a[z * m * k + i * k + q] * b[z * k * n + q * n + j];
+              expected[i * n + j] += acc;
+            }
+          }
+        }
+        const maxAbs = (v: Float64Array) => v.reduce((s, x) => Math.max(s, Math.abs(x)), 0);
+        scale = maxAbs(a) * maxAbs(b) * Math.sqrt(batch * k);
+        // Stored transposed ([K, M] / [N, K] per batch) and viewed back, so the kernel reads them in place.
+        const stored = (data: Float64Array, rows: number, cols: number, trans: boolean) => {
+          if (!trans) return fromArray(Float32Array.from(data), [batch, rows, cols]);
+          const t = new Float32Array(data.length);
+          for (let z = 0; z < batch; z++) for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) t[z * rows * cols + j * rows + i] = data[z * rows * cols + i * cols + j];
+          return fromArray(t, [batch, cols, rows]);
+        };
+        const ta = stored(a, m, k, transA);
+        const tb = stored(b, k, n, transB);
+        const va = transA ? transpose(ta) : ta;
+        const vb = transB ? transpose(tb) : tb;
+        const out = matmulKernel(va, vb, { sumBatch: true });
+        expect(out.shape).toEqual([m, n]);
+        assertClose(await out.toArray(), expected, f32Tolerance(batch * k, scale), 'sumBatch matmul', [m, n]);
+        for (const t of new Set([ta, tb, va, vb, out])) t.dispose();
+      }),
+      { numRuns: 25 },
+    );
   });
 
   it('runs grids past 65535 workgroups (many batches; many rows)', async () => {

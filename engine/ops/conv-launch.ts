@@ -2,7 +2,7 @@
 // its uniforms. Every tensor passed in is dense (offset 0, row-major). No autograd here; conv.ts wraps it.
 import { grid1d } from '../kernel.ts';
 import { allocate, type Tensor } from '../tensor.ts';
-import { reshape, transpose, contiguous, permute } from './movement.ts';
+import { reshape, transpose, contiguous } from './movement.ts';
 import { matmulKernel } from './matmul.ts';
 import { sum } from './reduce.ts';
 import { blockedItems, columnBlocking, CONV_COLS, CONV_WG, directConvKernels } from '../../kernels/conv2d.ts';
@@ -286,7 +286,7 @@ export function convWeightGrad(g: ConvGeometry, x: Tensor, gy: Tensor): Tensor {
   return finishSlices(partial, slices, wShape);
 }
 
-/** dw [O, C] = sum over n of dy[n] [O, P] · x[n]ᵀ [P, C]: the matmul kernel, reading x transposed in place. */
+/** dw [O, C] = sum over n of dy[n] [O, P] · x[n]ᵀ [P, C]: one matmul summing over images, x read transposed in place. */
 function pointwiseWeightGrad(g: ConvGeometry, x: Tensor, gy: Tensor): Tensor {
   const pix = g.h * g.w;
   if (pix === 1) {
@@ -298,26 +298,11 @@ function pointwiseWeightGrad(g: ConvGeometry, x: Tensor, gy: Tensor): Tensor {
     for (const t of [gyT, x2, d]) t.dispose();
     return out;
   }
-  if (g.n > 1 && g.o * g.c > pix * (g.o + g.c)) {
-    // Per-image products would write N·O·C partial sums, more than copying dy and x once into [O, N·P]
-    // and [C, N·P] order (small spatial sizes): then a single matmul reduces over images and pixels.
-    const views = [gy.view([g.n, g.o, pix], [g.o * pix, pix, 1], 0), x.view([g.n, g.c, pix], [g.c * pix, pix, 1], 0)];
-    const swapped = views.map((v) => permute(v, [1, 0, 2]));
-    const [dyT, xT] = swapped.map(contiguous);
-    const k = g.n * pix;
-    const a = dyT.view([g.o, k], [k, 1], 0);
-    const b = xT.view([k, g.c], [1, k], 0);
-    const d = matmulKernel(a, b);
-    const out = reshape(d, [g.o, g.c, 1, 1]);
-    for (const t of [...views, ...swapped, dyT, xT, a, b, d]) t.dispose();
-    return out;
-  }
   const xt = x.view([g.n, pix, g.c], [g.c * pix, 1, pix], 0);
   const gy3 = gy.view([g.n, g.o, pix], [g.o * pix, pix, 1], 0);
-  const perImage = matmulKernel(gy3, xt);
-  const summed = g.n > 1 ? sum(perImage, 0) : perImage;
+  const summed = matmulKernel(gy3, xt, { sumBatch: true });
   const out = reshape(summed, [g.o, g.c, 1, 1]);
-  for (const t of new Set([xt, gy3, perImage, summed])) t.dispose();
+  for (const t of [xt, gy3, summed]) t.dispose();
   return out;
 }
 

@@ -89,6 +89,8 @@ export interface MatmulKernelOptions {
   biasAxis?: BiasAxis;
   /** Overrides the tile choice (benchmarks compare tiles with it). */
   tile?: TileConfig;
+  /** Sum the products over the batch axes: the result is one [M, N] matrix (weight gradients over a batch). */
+  sumBatch?: boolean;
 }
 
 /**
@@ -99,7 +101,7 @@ export function matmulKernel(a: Tensor, b: Tensor, opts: MatmulKernelOptions = {
   const [M, K] = a.shape.slice(-2);
   const N = b.shape[b.rank - 1];
   const batchFull = broadcastBatch(a.shape, b.shape);
-  const out = allocate([...batchFull, M, N]);
+  const out = allocate(opts.sumBatch ? [M, N] : [...batchFull, M, N]);
   if (out.size === 0) return out;
   // Size-1 batch axes carry nothing; dropping them keeps the uniform small.
   const kept = batchFull.map((_, i) => i).filter((i) => batchFull[i] !== 1);
@@ -121,7 +123,7 @@ export function matmulKernel(a: Tensor, b: Tensor, opts: MatmulKernelOptions = {
   const [tb, lb, stridesB] = place(b);
   let rows = M;
   // B shared by every batch and A's batches stacked row after row: one tall matmul instead of many.
-  if (batch.length && stridesB.every((s) => s === 0) && !la.trans && la.ld > 0 && opts.biasAxis !== 'rows') {
+  if (batch.length && !opts.sumBatch && stridesB.every((s) => s === 0) && !la.trans && la.ld > 0 && opts.biasAxis !== 'rows') {
     let expected = M * la.ld;
     const stacked = [...stridesA].reverse().every((s, r) => {
       const ok = s === expected;
@@ -151,14 +153,15 @@ export function matmulKernel(a: Tensor, b: Tensor, opts: MatmulKernelOptions = {
   };
   const groupsN = Math.ceil(N / (tile.wgX * tile.tileN));
   const groupsM = Math.ceil(rows / (tile.wgY * tile.tileM));
-  const batches = sizeOf(batch);
+  // Summed batches all accumulate into the one output tile of a single grid batch.
+  const [batches, sumCount] = opts.sumBatch ? [1, sizeOf(batch)] : [sizeOf(batch), 1];
   const bindings = { A: ta.storage, B: tb.storage, out: out.storage, ...(bias ? { bias: bias.storage } : {}) };
   matmulKernels.get(variant).run(
     bindings,
     {
       M: rows, N, K,
       batchRank: batch.length,
-      groupsN, groupsM, batches,
+      groupsN, groupsM, batches, sumCount,
       biasOffset: bias?.offset ?? 0,
       lda: la.ld, ldb: lb.ld,
       offsetA: ta.offset, offsetB: tb.offset,
