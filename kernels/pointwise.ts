@@ -1,20 +1,28 @@
 // Pointwise (1x1, stride 1, unpadded, ungrouped) convolution as a batched matmul over pixels:
 //   out[n, o, q] = sum_r w[o, r] * x[n, r, q] (+ bias[o]),  x [N, R, P], w [O, R] dense, out [N, O, P].
-// The gradient to x is the same kernel with w transposed ([R, O], made dense by the op).
+// The gradient to x is the same kernel with the weight read transposed.
 //
 // Register-blocked: one invocation computes OB output channels x 4*PV pixels. Variants (the key):
 //   vec4: P % 4 == 0, x and out are read and written as vec4 (PV vec4 per channel row);
-//   scalar: any P, 4 scalar pixels per invocation (PV = 1).
+//   scalar: any P, 4 scalar pixels per invocation (PV = 1);
+//   weight: how w is read, which sets the loads per r (lavapipe's cost follows loads):
+//     'rows'  w [O, R], a scalar per output channel and r: OB + PV loads per r;
+//     'cols4' w stored [R, O] with O % 4 == 0 and OB == 4 (the gradient to x reads the forward's
+//             [O, C] weight this way, so nothing is transposed): one vec4 holds the block's four
+//             output channels, 1 + PV loads per r.
 // The bias is a uniform flag (`has_bias`; without one the op binds w, which holds at least O values).
 // Index math is u32 (tensors under 2^31 elements).
 import { KernelFamily } from '../engine/kernel.ts';
 import { LINEAR_ID } from './prelude.ts';
 import { CONV_WG } from './conv2d.ts';
 
+export type PointwiseWeight = 'rows' | 'cols4';
+
 export interface PointwiseVariant {
   ob: number;
   pv: number;
   vec4: boolean;
+  weight: PointwiseWeight;
 }
 
 const range = (n: number) => [...Array(n).keys()];
@@ -27,11 +35,23 @@ function source(v: PointwiseVariant): string {
   const loadX = v.vec4
     ? pix.map((q) => `let x${q} = select(vec4<f32>(0.0), x[xrow + min(q4 + ${q}u, p.pix4 - 1u)], q4 + ${q}u < p.pix4);`).join(' ')
     : `let x0 = vec4<f32>(${range(4).map((j) => `select(0.0, x[xrow + min(q0 + ${j}u, p.pix - 1u)], q0 + ${j}u < p.pix)`).join(', ')});`;
-  const step = `for (var r = 0u; r < p.red; r++) {
-    let xrow = (n * p.red + r) * ${v.vec4 ? 'p.pix4' : 'p.pix'};
+  const PIX = v.vec4 ? 'p.pix4' : 'p.pix';
+  const fmaInto = (i: number, wv: string) => pix.map((q) => `acc${i}_${q} += ${wv} * x${q};`).join(' ');
+  let step: string;
+  if (v.weight === 'cols4') {
+    step = `for (var r = 0u; r < p.red; r++) {
+    let xrow = (n * p.red + r) * ${PIX};
     ${loadX}
-    ${outs.map((i) => `{ let wv = w[ow${i} + r]; ${pix.map((q) => `acc${i}_${q} += wv * x${q};`).join(' ')} }`).join('\n    ')}
+    let wv = w[(r * p.out_ch + ob * 4u) >> 2u];
+    ${outs.map((i) => fmaInto(i, `wv.${'xyzw'[i]}`)).join('\n    ')}
   }`;
+  } else {
+    step = `for (var r = 0u; r < p.red; r++) {
+    let xrow = (n * p.red + r) * ${PIX};
+    ${loadX}
+    ${outs.map((i) => `{ let wv = w[ow${i} + r]; ${fmaInto(i, 'wv')} }`).join('\n    ')}
+  }`;
+  }
   const writes = outs
     .map((i) => {
       const b = ` + b${i}`;
@@ -48,7 +68,7 @@ function source(v: PointwiseVariant): string {
   return /* wgsl */ `
 struct Params { total: u32, red: u32, out_ch: u32, pix: u32, pix4: u32, pix_blocks: u32, out_blocks: u32, has_bias: u32 }
 @group(0) @binding(0) var<storage, read> x: array<${xType}>;
-@group(0) @binding(1) var<storage, read> w: array<f32>;
+@group(0) @binding(1) var<storage, read> w: array<${v.weight === 'rows' ? 'f32' : 'vec4<f32>'}>;
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<${xType}>;
 @group(0) @binding(4) var<uniform> p: Params;
@@ -64,7 +84,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let n = rest / p.out_blocks;
   let q4 = qb * ${v.pv}u;
   let q0 = qb * 4u;
-  // Channels past the end (last block) read row O-1 and are not written.
+  // Channels past the end (last block) read row O-1 and are not written ('cols4' blocks are exact).
   ${outs.map((i) => `let o${i} = ob * ${v.ob}u + ${i}u; let ow${i} = min(o${i}, p.out_ch - 1u) * p.red;`).join('\n  ')}
   ${outs.map((i) => pix.map((q) => `var acc${i}_${q} = vec4<f32>(0.0);`).join(' ')).join('\n  ')}
   ${step}
@@ -75,5 +95,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 export const pointwiseKernels = new KernelFamily<PointwiseVariant>(
   'conv2d_pointwise',
   source,
-  (v) => `ob${v.ob},pv${v.pv}${v.vec4 ? ',vec4' : ''}`,
+  (v) => `ob${v.ob},pv${v.pv}${v.vec4 ? ',vec4' : ''}${v.weight === 'rows' ? '' : `,${v.weight}`}`,
 );

@@ -71,6 +71,7 @@ describe('conv2d on the GPU', () => {
     ['1x1 stride 2', conv({ inChannels: 8, outChannels: 16, kernelH: 1, kernelW: 1, stride: [2, 2], height: 9, width: 9, bias: true })],
     ['more output channels than a register block (13), 7x7', conv({ batch: 2, inChannels: 5, outChannels: 13, height: 9, width: 9, kernelH: 7, kernelW: 7, padding: [3, 3, 3, 3] })],
     ['pointwise at 2x3 over a batch of 3 (weight gradient summed over images inside the matmul)', conv({ batch: 3, inChannels: 12, outChannels: 20, height: 2, width: 3, kernelH: 1, kernelW: 1, bias: true })],
+    ['pointwise with 6 input channels (gradient to x through a transposed weight copy)', conv({ batch: 2, inChannels: 6, outChannels: 8, height: 4, width: 4, kernelH: 1, kernelW: 1 })],
     ['pointwise at 5x5 over a batch of 3, scalar pixel rows', conv({ batch: 3, inChannels: 4, outChannels: 6, height: 5, width: 5, kernelH: 1, kernelW: 1 })],
     ['wide reduction: batch 4 at 24x24 (sliced weight gradient)', conv({ batch: 4, inChannels: 4, outChannels: 4, height: 24, width: 24, padding: [1, 1, 1, 1] })],
   ])('%s', async (_name, c) => {

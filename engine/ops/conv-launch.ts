@@ -6,7 +6,7 @@ import { reshape, transpose, contiguous } from './movement.ts';
 import { matmulKernel } from './matmul.ts';
 import { sum } from './reduce.ts';
 import { blockedItems, columnBlocking, CONV_COLS, CONV_WG, directConvKernels } from '../../kernels/conv2d.ts';
-import { pointwiseKernels } from '../../kernels/pointwise.ts';
+import { pointwiseKernels, type PointwiseWeight } from '../../kernels/pointwise.ts';
 import { depthwiseKernels } from '../../kernels/depthwise.ts';
 import { weightGradKernels } from '../../kernels/conv2d-wgrad.ts';
 import { depthwiseWeightGradKernels } from '../../kernels/depthwise-wgrad.ts';
@@ -45,15 +45,22 @@ export const isDepthwise = (g: ConvGeometry): boolean => g.groups === g.c && g.k
 /** Register block along a channel axis: 4, 2 or 1 (few distinct pipelines; a partial last block is masked). */
 const channelBlock = (n: number, max = 4): number => (n >= max ? max : n >= 2 ? 2 : 1);
 
-/** out[n, o, q] = sum_r w[o, r] x[n, r, q] (+ bias) over P pixels: x [N, R, P], w [O, R], out [N, O, P]. */
-function runPointwise(x: Tensor, w: Tensor, bias: Tensor | null, out: Tensor, n: number, red: number, outCh: number, pix: number): void {
+/**
+ * out[n, o, q] = sum_r w[o, r] x[n, r, q] (+ bias) over P pixels: x [N, R, P], out [N, O, P]; w dense,
+ * [O, R], or [R, O] with `weightTransposed` (needs O % 4 == 0).
+ */
+function runPointwise(
+  x: Tensor, w: Tensor, bias: Tensor | null, out: Tensor, n: number, red: number, outCh: number, pix: number, weightTransposed = false,
+): void {
   const vec4 = pix % 4 === 0;
-  const pv = vec4 ? 2 : 1;
+  // Two vec4 pixel groups per invocation, unless a row has a single one (2x2 maps), which would idle half.
+  const pv = vec4 && pix > 4 ? 2 : 1;
   const ob = 4;
+  const weight: PointwiseWeight = weightTransposed ? 'cols4' : 'rows';
   const pixBlocks = vec4 ? Math.ceil(pix / 4 / pv) : Math.ceil(pix / 4);
   const outBlocks = Math.ceil(outCh / ob);
   const total = n * outBlocks * pixBlocks;
-  const kernel = pointwiseKernels.get({ ob, pv, vec4 });
+  const kernel = pointwiseKernels.get({ ob, pv, vec4, weight });
   const bindings = { x: x.storage, w: w.storage, bias: (bias ?? w).storage, out: out.storage };
   const uniforms = { total, red, out_ch: outCh, pix, pix4: Math.floor(pix / 4), pix_blocks: pixBlocks, out_blocks: outBlocks, has_bias: bias ? 1 : 0 };
   kernel.run(bindings, uniforms, grid1d(total, CONV_WG));
@@ -189,6 +196,11 @@ export function convInputGrad(g: ConvGeometry, gy: Tensor, w: Tensor, bias: Tens
     const shaped = d.view([g.n, g.c, 1, 1], [g.c, 1, 1, 1], 0);
     d.dispose();
     return shaped;
+  }
+  if (isPointwise(g) && g.c % 4 === 0) {
+    // dx [N, C, P] = wᵀ · dy: w [O, C] is the [red, out] layout the kernel reads directly.
+    runPointwise(gy, w, bias, dx, g.n, g.o, g.c, g.h * g.w, true);
+    return dx;
   }
   if (isPointwise(g)) {
     const w2 = reshape(w, [g.o, g.c]);

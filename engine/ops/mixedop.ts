@@ -7,14 +7,16 @@ import type { Storage } from '../device/buffers.ts';
 import { allocate, type Tensor } from '../tensor.ts';
 import {
   MIXED_CHUNK,
-  MIXED_GROUPS,
   MIXED_MAX_SUBSET,
+  MIXED_MAX_THREADS,
+  MIXED_PER_THREAD,
   MIXED_WG,
   mixedAlphaGrad,
   mixedCost,
   mixedCostGrad,
   mixedDots,
   mixedGrad,
+  mixedProbs,
   mixedSum,
 } from '../../kernels/mixedop.ts';
 import { zeros } from './creation.ts';
@@ -45,7 +47,7 @@ interface MixedAttrs {
 
 const dense = (x: Tensor): Tensor => (x.isDense() ? x : map('copy', 'a', [x]));
 
-function uniforms(a: MixedAttrs, alpha: Tensor, n: number, slots: number[] = [], numGroups = 0, accumulate = false): UniformValues {
+function uniforms(a: MixedAttrs, alpha: Tensor, n: number, slots: number[] = [], threads = 0, accumulate = false): UniformValues {
   return {
     n,
     count: slots.length,
@@ -54,18 +56,22 @@ function uniforms(a: MixedAttrs, alpha: Tensor, n: number, slots: number[] = [],
     subset_size: a.subset.length,
     k_total: a.kTotal,
     inv_temp: a.invTemp,
-    num_groups: numGroups,
+    threads,
     subset: a.subset,
     slots,
     costs: a.subset.map((k) => a.costs[k] ?? 0),
   };
 }
 
-/** Work split for n elements: vec4 access when n allows it, and a grid of at most MIXED_GROUPS workgroups. */
-function layout(n: number): { vec4: boolean; items: number; groups: number } {
+/**
+ * Work split for n elements: vec4 access when n allows it, and `threads` invocations (groups · MIXED_WG,
+ * at most MIXED_MAX_THREADS) that each visit about MIXED_PER_THREAD items or more.
+ */
+function layout(n: number): { vec4: boolean; items: number; groups: number; threads: number } {
   const vec4 = n > 0 && n % 4 === 0;
   const items = vec4 ? n / 4 : n;
-  return { vec4, items, groups: Math.max(1, Math.min(MIXED_GROUPS, Math.ceil(items / MIXED_WG))) };
+  const groups = Math.max(1, Math.min(Number(process.env.MT ?? MIXED_MAX_THREADS) / MIXED_WG, Math.ceil(items / (MIXED_WG * Number(process.env.PT ?? MIXED_PER_THREAD))))); // TEMP-SWEEP
+  return { vec4, items, groups, threads: groups * MIXED_WG };
 }
 
 /** Calls `each` on `slots` (subset positions) in chunks of at most MIXED_CHUNK. */
@@ -94,24 +100,27 @@ const MixedSum: FunctionDef<MixedAttrs> = {
     const alpha = inputs[inputs.length - 1];
     const cands = inputs.slice(0, -1).map(dense);
     const out = allocate(cands[0].shape);
-    const { vec4, items, groups } = layout(out.size);
+    const probs = allocate([a.subset.length]);
+    mixedProbs.run({ alpha: alpha.storage, probs: probs.storage }, uniforms(a, alpha, 0), [1, 1, 1]);
+    const { vec4, items, groups, threads } = layout(out.size);
     inChunks(range(cands.length), (chunk, first) => {
       const { named } = slotBindings('c', chunk.map((j) => cands[j]), false);
       mixedSum.get({ vec4 }).run(
-        { ...named, alpha: alpha.storage, out: out.storage },
-        uniforms(a, alpha, items, chunk, groups, !first),
+        { ...named, probs: probs.storage, out: out.storage },
+        uniforms(a, alpha, items, chunk, threads, !first),
         [groups, 1, 1],
       );
     });
-    ctx.save(alpha, ...(ctx.needsInputGrad[inputs.length - 1] ? cands : []));
+    ctx.save(probs, ...(ctx.needsInputGrad[inputs.length - 1] ? cands : []));
+    probs.dispose();
     cands.forEach((c, k) => c !== inputs[k] && c.dispose());
     return out;
   },
   backward(ctx, g, a) {
-    const [alpha, ...cands] = ctx.saved;
+    const [probs, ...cands] = ctx.saved;
     const s = a.subset.length;
     const gd = dense(g);
-    const { vec4, items, groups } = layout(gd.size);
+    const { vec4, items, groups, threads } = layout(gd.size);
     const grads: (Tensor | null)[] = new Array(s + 1).fill(null);
     const wanted = range(s).filter((j) => ctx.needsInputGrad[j]);
     if (s === 1) {
@@ -120,24 +129,24 @@ const MixedSum: FunctionDef<MixedAttrs> = {
     } else {
       inChunks(wanted, (chunk) => {
         const { named, done } = slotBindings('d', chunk.map((j) => (grads[j] = allocate(g.shape))), true);
-        mixedGrad.get({ vec4 }).run({ ...named, g: gd.storage, alpha: alpha.storage }, uniforms(a, alpha, items, chunk, groups), [groups, 1, 1]);
+        mixedGrad.get({ vec4 }).run({ ...named, g: gd.storage, probs: probs.storage }, uniforms(a, probs, items, chunk, threads), [groups, 1, 1]);
         done();
       });
     }
-    if (ctx.needsInputGrad[s]) grads[s] = s === 1 ? zeros([a.kTotal]) : alphaGrad(gd, alpha, cands, a);
+    if (ctx.needsInputGrad[s]) grads[s] = s === 1 ? zeros([a.kTotal]) : alphaGrad(gd, probs, cands, a);
     return grads;
   },
 };
 
-function alphaGrad(g: Tensor, alpha: Tensor, cands: Tensor[], a: MixedAttrs): Tensor {
-  const { vec4, items, groups } = layout(g.size);
-  const partials = allocate([cands.length * groups]);
+function alphaGrad(g: Tensor, probs: Tensor, cands: Tensor[], a: MixedAttrs): Tensor {
+  const { vec4, items, groups, threads } = layout(g.size);
+  const partials = allocate([cands.length * threads]);
   inChunks(range(cands.length), (chunk) => {
     const { named } = slotBindings('c', chunk.map((j) => cands[j]), false);
-    mixedDots.get({ vec4 }).run({ ...named, g: g.storage, partials: partials.storage }, uniforms(a, alpha, items, chunk, groups), [groups, 1, 1]);
+    mixedDots.get({ vec4 }).run({ ...named, g: g.storage, partials: partials.storage }, uniforms(a, probs, items, chunk, threads), [groups, 1, 1]);
   });
   const grad = allocate([a.kTotal]);
-  mixedAlphaGrad.run({ partials: partials.storage, alpha: alpha.storage, grad_alpha: grad.storage }, uniforms(a, alpha, items, [], groups), [1, 1, 1]);
+  mixedAlphaGrad.run({ partials: partials.storage, probs: probs.storage, grad_alpha: grad.storage }, uniforms(a, probs, items, [], threads), [1, 1, 1]);
   return grad;
 }
 
