@@ -2,26 +2,29 @@
 // expected cost Σ_j p_j · cost_j, with their gradients.
 //
 // No kernel uses workgroup memory or a barrier: lavapipe runs a workgroupBarrier by spilling every
-// invocation's state, which made the old shared-memory reductions 5-10x slower than plain loops. Every
-// invocation recomputes the softmax statistics (max logit, Σ exp) from alpha itself: the subset holds at
-// most 32 entries and each invocation then walks many elements, so that is cheap, and no probability buffer
-// has to travel between kernels. The subset's alpha indices, and the subset positions ("slots") of the
-// candidates a dispatch binds, travel in the uniform.
+// invocation's state, and the shared-memory reductions these kernels used to do cost ~10x the plain loops.
+// p is computed once, by a single invocation, into a small buffer that the forward saves for the backward.
+// (Recomputing it in every invocation of the element-wise kernels, ~20 exps and alpha loads each, made
+// mixed_sum 3x slower at one item per invocation.) The subset's alpha indices, and the subset
+// positions ("slots") of the candidates a dispatch binds, travel in the uniform.
 //
 // Candidates are separate tensors and WebGPU guarantees only 8 storage bindings, so the element-wise
 // kernels bind 6 candidate slots and larger subsets run in chunks of 6; `count` (uniform) says how many
 // slots a dispatch uses. Unused input slots repeat slot 0's buffer, unused output slots get a 16-byte dummy
 // (writable bindings may not alias): the slot count is not part of the code, so 2 variants (f32, vec4)
 // per kernel compile instead of 12 (pipeline compiles take seconds on lavapipe).
-//   mixed_sum    c0..c5, alpha, out        out = (accumulate ? out : 0) + Σ p_slot · c
-//   mixed_grad   g, alpha, d0..d5          d = p_slot · g
-//   mixed_dots   g, c0..c5, partials       partials[slot·T + t] = invocation t's share of ⟨g, c_slot⟩
-//   mixed_alpha_grad    partials, alpha, grad_alpha  one invocation: d_j = Σ_t partials[j·T + t],
+//   mixed_probs         alpha, probs               one invocation: probs[j] = p_j
+//   mixed_sum           c0..c5, probs, out         out = (accumulate ? out : 0) + Σ p_slot · c
+//   mixed_grad          g, probs, d0..d5           d = p_slot · g
+//   mixed_dots          g, c0..c5, partials        partials[slot·T + t] = invocation t's share of ⟨g, c_slot⟩
+//   mixed_alpha_grad    partials, probs, grad_alpha  one invocation: d_j = Σ_t partials[j·T + t],
 //                                                    dα_j = p_j (d_j - Σ p d) / tau, zero off the subset
-//   mixed_cost / mixed_cost_grad                     one invocation: E = Σ p c;  dα_j = g p_j (c_j - E) / tau
-// The element-wise kernels run T = `threads` invocations (a multiple of MIXED_WG, at most MIXED_MAX_THREADS,
-// so the grid stays 1-D) and invocation t visits elements t, t + T, ...: neighbouring invocations read
-// neighbouring addresses. T is bounded so that the alpha gradient's single invocation sums a short list.
+//   mixed_cost / mixed_cost_grad (alpha)           one invocation: E = Σ p c;  dα_j = g p_j (c_j - E) / tau
+// The element-wise kernels run T = `threads` invocations, T = 64·groups with about MIXED_PER_THREAD items
+// per invocation and at most MIXED_MAX_THREADS (lavapipe pays per workgroup and per invocation, so fewer,
+// longer invocations measured faster; the grid stays 1-D). Invocation t visits items t, t + T, ..., so
+// neighbouring invocations read neighbouring addresses, and the alpha gradient sums at most
+// MIXED_MAX_THREADS partials per candidate.
 import { Kernel, KernelFamily } from '../engine/kernel.ts';
 
 const range = (k: number) => [...Array(k).keys()];
@@ -31,8 +34,8 @@ export const MIXED_MAX_SUBSET = 32;
 export const MIXED_CHUNK = 6;
 /** Upper bound on the invocations (and so on the dots' partials per candidate) of the element-wise kernels. */
 export const MIXED_MAX_THREADS = 1024;
-/** Elements (vec4s on the vec4 path) each invocation should visit at least, before the grid grows. */
-export const MIXED_PER_THREAD = 16;
+/** Items (vec4s on the vec4 path) per invocation the element-wise grids aim for. */
+export const MIXED_PER_THREAD = 64;
 
 const PARAMS = /* wgsl */ `
 struct Params {
@@ -43,9 +46,9 @@ struct Params {
   costs: array<vec4<f32>, ${MIXED_MAX_SUBSET / 4}>,
 }`;
 
-const SOFTMAX = /* wgsl */ `
-fn subset_index(j: u32) -> u32 { return params.subset[j >> 2u][j & 3u]; }
-fn slot(k: u32) -> u32 { return params.slots[k >> 2u][k & 3u]; }
+const SUBSET_INDEX = /* wgsl */ `fn subset_index(j: u32) -> u32 { return params.subset[j >> 2u][j & 3u]; }`;
+const SLOT = /* wgsl */ `fn slot(k: u32) -> u32 { return params.slots[k >> 2u][k & 3u]; }`;
+const SOFTMAX = /* wgsl */ `${SUBSET_INDEX}
 fn logit(j: u32) -> f32 { return alpha[params.alpha_offset + subset_index(j)] * params.inv_temp; }
 // (max logit, Σ exp(logit - max)) over the subset; prob(j) is then one exp and a division.
 fn softmax_stats() -> vec2<f32> {
@@ -69,7 +72,7 @@ export interface MixedChunkVariant {
 const key = (v: MixedChunkVariant) => (v.vec4 ? 'vec4' : 'f32');
 const elem = (v: MixedChunkVariant) => (v.vec4 ? 'vec4<f32>' : 'f32');
 const SLOTS = range(MIXED_CHUNK);
-/** Invocation t visits elements t, t + T, ... (T = params.threads, the whole 1-D grid). */
+/** Invocation t visits items t, t + T, ... (T = params.threads, the whole 1-D grid). */
 const STRIDED_LOOP = (body: string) => /* wgsl */ `
   for (var i = wid.x * ${MIXED_WG}u + lidx; i < params.n; i += params.threads) {
     ${body}
@@ -78,7 +81,6 @@ const STRIDED_LOOP = (body: string) => /* wgsl */ `
 const perSlot = (stmt: (k: number) => string, sep = '\n    ') =>
   SLOTS.map((k) => (k === 0 ? stmt(k) : `if (params.count > ${k}u) { ${stmt(k)} }`)).join(sep);
 const probsOfSlots = SLOTS.map((k) => `let p${k} = probs[slot(${k}u)];`).join('\n  ');
-const SLOT = /* wgsl */ `fn slot(k: u32) -> u32 { return params.slots[k >> 2u][k & 3u]; }`;
 
 export const mixedProbs = new Kernel(
   'mixed_probs',
@@ -152,7 +154,7 @@ export const mixedAlphaGrad = new Kernel(
 @group(0) @binding(1) var<storage, read> probs: array<f32>;
 @group(0) @binding(2) var<storage, read_write> grad_alpha: array<f32>;
 @group(0) @binding(3) var<uniform> params: Params;
-fn subset_index(j: u32) -> u32 { return params.subset[j >> 2u][j & 3u]; }
+${SUBSET_INDEX}
 ${ENTRY(1)}
   var dots: array<f32, ${MIXED_MAX_SUBSET}>;
   var mean = 0.0;

@@ -159,10 +159,25 @@ describe('mixedOp on the GPU', () => {
     for (const t of [matrix, row, out, expectedCost!, loss, ...cands]) t.dispose();
   });
 
-  // The kernels run a fixed grid (at most 256 workgroups) that strides over the tensors, so no dispatch comes
-  // near 65535 workgroups; this large case exercises many stride iterations, with an odd element count.
+  // The element-wise kernels run at most 1024 invocations (MIXED_MAX_THREADS) that stride over the tensors,
+  // about 64 items each below the cap, and the dots leave one partial per invocation and candidate. These
+  // cases exercise many stride iterations per invocation (scalar with an odd count; vec4 with 7 candidates
+  // in two chunks, so the second chunk accumulates), and fewer items than invocations.
   it('handles 4.2M-element candidates (grid-stride loops, scalar path)', async () => {
     await checkMixed({ shape: [1, 1, 2049, 2049], k: 2, subset: [0, 1], temperature: 1, costs: [1, 1], seed: 4 });
+  });
+
+  it('handles candidates past the invocation cap on the vec4 path (~150 vec4s per invocation, two chunks)', async () => {
+    await checkMixed({ shape: [2, 24, 112, 112], k: 7, subset: [6, 0, 1, 2, 3, 4, 5], temperature: 0.9, costs: [1, 2, 3, 4, 5, 6, 7], seed: 12 });
+  });
+
+  it('handles fewer items than invocations, odd counts near a grid step, and the largest subset (32, six chunks)', async () => {
+    const base = { temperature: 1, costs: [], seed: 21 };
+    await checkMixed({ ...base, shape: [1, 1, 1, 3], k: 7, subset: [0, 1, 2, 3, 4, 5, 6] });
+    await checkMixed({ ...base, shape: [1, 1, 1, 4], k: 3, subset: [2, 0] });
+    await checkMixed({ ...base, shape: [1, 1, 65, 65], k: 3, subset: [0, 1, 2] });
+    await checkMixed({ ...base, shape: [1, 1, 4, 4097], k: 3, subset: [1, 2] });
+    await checkMixed({ ...base, shape: [1, 2, 3, 5], k: 32, subset: [...Array(32).keys()].reverse() });
   });
 
   it('rejects bad arguments with the op, the shapes and what was expected', () => {

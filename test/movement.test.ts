@@ -127,6 +127,42 @@ describe('chains of views', () => {
     await checkOp({ ref: composeInputs(contiguousRef, [expandRef([257, 257])]), inputs: [row], gpu: ([t]) => E.contiguous(E.expand(t, [257, 257])) });
   });
 
+  it('contiguous copies of transposed matrices (the transpose kernel: 4x4 blocks or per element, with offsets and batches)', async () => {
+    const viewCase = fc.record({
+      batch: fc.array(fc.integer({ min: 1, max: 3 }), { maxLength: 2 }),
+      rows: fc.oneof(fc.integer({ min: 2, max: 13 }), fc.constantFrom(4, 8, 16, 36)),
+      cols: fc.oneof(fc.integer({ min: 2, max: 13 }), fc.constantFrom(4, 8, 16, 36)),
+      offset: fc.constantFrom(0, 1, 4, 7, 8),
+    });
+    await fc.assert(
+      fc.asyncProperty(viewCase, async ({ batch, rows, cols, offset }) => {
+        const batches = batch.reduce((a, b) => a * b, 1);
+        const base = E.fromArray(Float32Array.from({ length: offset + batches * rows * cols }, (_, i) => i * 0.5 - 3));
+        const strides = [...batch.map((_, i) => batch.slice(i + 1).reduce((a, b) => a * b, rows * cols)), 1, rows];
+        const view = base.view([...batch, rows, cols], strides, offset);
+        const dense = E.contiguous(view);
+        const expected = new Float32Array(batches * rows * cols);
+        for (let b = 0; b < batches; b++) {
+          for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) expected[(b * rows + r) * cols + c] = (offset + (b * cols + c) * rows + r) * 0.5 - 3;
+        }
+        expect(dense.isDense()).toBe(true);
+        expect(Array.from(await dense.toArray())).toEqual(Array.from(expected));
+        for (const t of [base, view, dense]) t.dispose();
+      }),
+      { numRuns: 40 },
+    );
+    // 4097 x 4099 per element: past 65535 workgroups of 256.
+    const [rows, cols] = [4097, 4099];
+    const base = E.fromArray(Float32Array.from({ length: rows * cols }, (_, i) => i % 9973));
+    const t = E.transpose(base.view([cols, rows], [rows, 1], 0));
+    const dense = E.contiguous(t);
+    const got = await dense.toArray();
+    let mismatches = 0;
+    for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) if (got[r * cols + c] !== (c * rows + r) % 9973) mismatches++;
+    expect(mismatches).toBe(0);
+    for (const x of [base, t, dense]) x.dispose();
+  });
+
   it('offset views (what slicing makes): contiguous gives a dense copy, element-wise ops read them in place', async () => {
     const base = E.fromArray(Array.from({ length: 12 }, (_, i) => i));
     const rows = base.view([2, 3], [3, 1], 5); // elements 5..10: contiguous, but not from element 0

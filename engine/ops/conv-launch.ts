@@ -159,6 +159,14 @@ export function convForward(g: ConvGeometry, x: Tensor, w: Tensor, bias: Tensor 
     const shaped = y.view([g.n, g.o, 1, 1], [g.o, 1, 1, 1], 0);
     y.dispose();
     return shaped;
+  } else if (isPointwise(g) && g.o % 4 === 0) {
+    // The kernel reads [C, O] weights as one vec4 per r for its four output channels: a transposed copy
+    // of the (small) weight costs far less than the loads it saves.
+    const w2 = reshape(w, [g.o, g.c]);
+    const wt = transpose(w2);
+    const wDense = contiguous(wt);
+    runPointwise(x, wDense, bias, out, g.n, g.c, g.o, g.h * g.w, true);
+    for (const t of [w2, wt, wDense]) t.dispose();
   } else if (isPointwise(g)) {
     runPointwise(x, w, bias, out, g.n, g.c, g.o, g.h * g.w);
   } else if (isDepthwise(g)) {

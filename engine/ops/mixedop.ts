@@ -47,12 +47,25 @@ interface MixedAttrs {
 
 const dense = (x: Tensor): Tensor => (x.isDense() ? x : map('copy', 'a', [x]));
 
-function uniforms(a: MixedAttrs, alpha: Tensor, n: number, slots: number[] = [], threads = 0, accumulate = false): UniformValues {
+/** What varies between a mixed op's dispatches; the kernels ignore what they do not read. */
+interface Launch {
+  /** Items (vec4s on the vec4 path) of the element-wise kernels. */
+  n?: number;
+  /** Offset of alpha's first entry in its buffer, for the kernels that read alpha. */
+  alphaOffset?: number;
+  /** Subset positions of the candidates a chunk binds. */
+  slots?: number[];
+  /** Invocations of the element-wise kernels (the stride, and the dots' partials per candidate). */
+  threads?: number;
+  accumulate?: boolean;
+}
+
+function uniforms(a: MixedAttrs, { n = 0, alphaOffset = 0, slots = [], threads = 0, accumulate = false }: Launch): UniformValues {
   return {
     n,
     count: slots.length,
     accumulate: accumulate ? 1 : 0,
-    alpha_offset: alpha.offset,
+    alpha_offset: alphaOffset,
     subset_size: a.subset.length,
     k_total: a.kTotal,
     inv_temp: a.invTemp,
@@ -65,12 +78,12 @@ function uniforms(a: MixedAttrs, alpha: Tensor, n: number, slots: number[] = [],
 
 /**
  * Work split for n elements: vec4 access when n allows it, and `threads` invocations (groups · MIXED_WG,
- * at most MIXED_MAX_THREADS) that each visit about MIXED_PER_THREAD items or more.
+ * at most MIXED_MAX_THREADS) that each visit about MIXED_PER_THREAD items, more once the cap is reached.
  */
 function layout(n: number): { vec4: boolean; items: number; groups: number; threads: number } {
   const vec4 = n > 0 && n % 4 === 0;
   const items = vec4 ? n / 4 : n;
-  const groups = Math.max(1, Math.min(Number(process.env.MT ?? MIXED_MAX_THREADS) / MIXED_WG, Math.ceil(items / (MIXED_WG * Number(process.env.PT ?? MIXED_PER_THREAD))))); // TEMP-SWEEP
+  const groups = Math.max(1, Math.min(MIXED_MAX_THREADS / MIXED_WG, Math.ceil(items / (MIXED_WG * MIXED_PER_THREAD))));
   return { vec4, items, groups, threads: groups * MIXED_WG };
 }
 
@@ -100,14 +113,15 @@ const MixedSum: FunctionDef<MixedAttrs> = {
     const alpha = inputs[inputs.length - 1];
     const cands = inputs.slice(0, -1).map(dense);
     const out = allocate(cands[0].shape);
+    // p is computed once here and saved: backward uses the forward's probabilities and needs no alpha.
     const probs = allocate([a.subset.length]);
-    mixedProbs.run({ alpha: alpha.storage, probs: probs.storage }, uniforms(a, alpha, 0), [1, 1, 1]);
+    mixedProbs.run({ alpha: alpha.storage, probs: probs.storage }, uniforms(a, { alphaOffset: alpha.offset }), [1, 1, 1]);
     const { vec4, items, groups, threads } = layout(out.size);
     inChunks(range(cands.length), (chunk, first) => {
       const { named } = slotBindings('c', chunk.map((j) => cands[j]), false);
       mixedSum.get({ vec4 }).run(
         { ...named, probs: probs.storage, out: out.storage },
-        uniforms(a, alpha, items, chunk, threads, !first),
+        uniforms(a, { n: items, slots: chunk, threads, accumulate: !first }),
         [groups, 1, 1],
       );
     });
@@ -129,7 +143,7 @@ const MixedSum: FunctionDef<MixedAttrs> = {
     } else {
       inChunks(wanted, (chunk) => {
         const { named, done } = slotBindings('d', chunk.map((j) => (grads[j] = allocate(g.shape))), true);
-        mixedGrad.get({ vec4 }).run({ ...named, g: gd.storage, probs: probs.storage }, uniforms(a, probs, items, chunk, threads), [groups, 1, 1]);
+        mixedGrad.get({ vec4 }).run({ ...named, g: gd.storage, probs: probs.storage }, uniforms(a, { n: items, slots: chunk, threads }), [groups, 1, 1]);
         done();
       });
     }
@@ -143,10 +157,10 @@ function alphaGrad(g: Tensor, probs: Tensor, cands: Tensor[], a: MixedAttrs): Te
   const partials = allocate([cands.length * threads]);
   inChunks(range(cands.length), (chunk) => {
     const { named } = slotBindings('c', chunk.map((j) => cands[j]), false);
-    mixedDots.get({ vec4 }).run({ ...named, g: g.storage, partials: partials.storage }, uniforms(a, probs, items, chunk, threads), [groups, 1, 1]);
+    mixedDots.get({ vec4 }).run({ ...named, g: g.storage, partials: partials.storage }, uniforms(a, { n: items, slots: chunk, threads }), [groups, 1, 1]);
   });
   const grad = allocate([a.kTotal]);
-  mixedAlphaGrad.run({ partials: partials.storage, probs: probs.storage, grad_alpha: grad.storage }, uniforms(a, probs, items, [], threads), [1, 1, 1]);
+  mixedAlphaGrad.run({ partials: partials.storage, probs: probs.storage, grad_alpha: grad.storage }, uniforms(a, { threads }), [1, 1, 1]);
   return grad;
 }
 
@@ -154,14 +168,14 @@ const ExpectedCost: FunctionDef<MixedAttrs> = {
   name: 'mixedOpExpectedCost',
   forward(ctx, [alpha], a) {
     const out = allocate([]);
-    mixedCost.run({ alpha: alpha.storage, out: out.storage }, uniforms(a, alpha, 1), [1, 1, 1]);
+    mixedCost.run({ alpha: alpha.storage, out: out.storage }, uniforms(a, { alphaOffset: alpha.offset }), [1, 1, 1]);
     ctx.save(alpha);
     return out;
   },
   backward(ctx, g, a) {
     const [alpha] = ctx.saved;
     const grad = allocate([a.kTotal]);
-    mixedCostGrad.run({ g: dense(g).storage, alpha: alpha.storage, grad_alpha: grad.storage }, uniforms(a, alpha, 1), [1, 1, 1]);
+    mixedCostGrad.run({ g: dense(g).storage, alpha: alpha.storage, grad_alpha: grad.storage }, uniforms(a, { alphaOffset: alpha.offset }), [1, 1, 1]);
     return [grad];
   },
 };

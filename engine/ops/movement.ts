@@ -1,10 +1,35 @@
 // Views (metadata only where possible) and their gradients.
 import { apply, type FunctionDef } from '../autograd.ts';
 import { contiguousStrides, shapeString, sizeOf } from '../host.ts';
-import { registerContiguousCopy, Tensor } from '../tensor.ts';
+import { allocate, registerContiguousCopy, Tensor } from '../tensor.ts';
 import { map } from './map.ts';
+import { grid1d } from '../kernel.ts';
+import { transposeKernels } from '../../kernels/transpose.ts';
+import { WG } from '../../kernels/prelude.ts';
+
+/** [batches, rows, cols] when t is a batch of matrices stored transposed (strides [..., 1, rows]), else null. */
+function transposedMatrices(t: Tensor): [number, number, number] | null {
+  if (t.dtype !== 'float32' || t.rank < 2) return null;
+  const [rows, cols] = t.shape.slice(-2);
+  if (rows < 2 || cols < 2 || t.strides[t.rank - 2] !== 1 || t.strides[t.rank - 1] !== rows) return null;
+  let expected = rows * cols;
+  for (let i = t.rank - 3; i >= 0; i--) {
+    if (t.shape[i] !== 1 && t.strides[i] !== expected) return null;
+    expected *= t.shape[i];
+  }
+  return [expected / (rows * cols), rows, cols];
+}
 
 function copyKernel(t: Tensor): Tensor {
+  const matrices = transposedMatrices(t);
+  if (matrices) {
+    const [batches, rows, cols] = matrices;
+    const out = allocate(t.shape);
+    const block4 = rows % 4 === 0 && cols % 4 === 0 && t.offset % 4 === 0;
+    const items = block4 ? (batches * rows * cols) / 16 : batches * rows * cols;
+    transposeKernels.get({ block4 }).run({ src: t.storage, out: out.storage }, { batches, rows, cols, offset: t.offset }, grid1d(items, WG));
+    return out;
+  }
   return map(t.dtype === 'int32' ? 'copy_i32' : 'copy', 'a', [t]);
 }
 registerContiguousCopy(copyKernel);
