@@ -23,7 +23,7 @@ const FLAGS = {
   epochs: { type: 'number', default: 3, help: 'training epochs' },
   batch: { type: 'number', default: 64, help: 'batch size' },
   optimizer: { type: 'string', default: 'sgd', help: 'sgd (Nesterov momentum 0.9) or adamw' },
-  lr: { type: 'number', default: 0.05, help: 'peak learning rate (linear warm-up, then cosine to 0)' },
+  lr: { type: 'number', default: 0.02, help: 'peak learning rate (linear warm-up, then cosine to 0)' },
   seed: { type: 'number', default: 0, help: 'random seed' },
   out: { type: 'string', default: 'runs/seed-mnist.safetensors', help: 'checkpoint path' },
   'train-limit': { type: 'number', default: 0, help: 'use only the first N training images (0: all)' },

@@ -118,7 +118,7 @@ export async function trainClassifier(
         const v = await loss.item();
         lossSum += v;
         lossCount++;
-        if (!o.quiet) progress.update(step, { epoch: epoch + 1, loss: v, lr: opt.groups[0].lr }, sinceUpdate * o.batchSize);
+        if (!o.quiet) progress.update(step, { epoch: `${epoch + 1}/${o.epochs}`, loss: v, lr: opt.groups[0].lr }, sinceUpdate * o.batchSize);
         sinceUpdate = 0;
       }
       loss.dispose();
