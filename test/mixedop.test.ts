@@ -171,6 +171,38 @@ describe('mixedOp on the GPU', () => {
     await checkMixed({ shape: [2, 24, 112, 112], k: 7, subset: [6, 0, 1, 2, 3, 4, 5], temperature: 0.9, costs: [1, 2, 3, 4, 5, 6, 7], seed: 12 });
   });
 
+  // checkMixed's alpha tolerance, sized for signed random data, is too loose at this size to see one lost
+  // partial. With positive data every dot is ~n and the f32 sums (~150 terms per invocation, then 1024
+  // partials) land within ~1e-6 of it, so a dropped or double-counted partial (~1/1024 of a dot) shows.
+  it('sums every partial of the alpha gradient at 600k elements (positive data, f64 reference)', async () => {
+    const shape = [2, 24, 112, 112];
+    const n = size(shape);
+    const k = 7;
+    const base = Float32Array.from({ length: n }, (_, i) => 1 + ((i * 37) % 101) / 101);
+    const gData = Float32Array.from({ length: n }, (_, i) => 1 + (i % 13) / 13);
+    const scaleOf = (j: number) => 1 + j / 4;
+    const cands = Array.from({ length: k }, (_, j) => fromArray(base.map((v) => Math.fround(v * scaleOf(j))), shape, { requiresGrad: true }));
+    const alphaData = Float32Array.from({ length: k }, (_, j) => 0.1 * j - 0.3);
+    const alpha = fromArray(alphaData, [k], { requiresGrad: true });
+    const g = fromArray(gData, shape);
+    const { out } = mixedOp(cands, alpha, { temperature: 0.9 });
+    backward(out, g);
+    const got = await alpha.grad!.toArray();
+    const p = subsetSoftmax(Float64Array.from(alphaData), { subset: [...Array(k).keys()], temperature: 0.9 });
+    const dots = Array.from({ length: k }, (_, j) => {
+      let d = 0;
+      for (let i = 0; i < n; i++) d += gData[i] * Math.fround(base[i] * scaleOf(j));
+      return d;
+    });
+    const mean = p.reduce((acc, pj, j) => acc + pj * dots[j], 0);
+    for (let j = 0; j < k; j++) {
+      const want = (p[j] * (dots[j] - mean)) / 0.9;
+      expect(Math.abs(got[j] - want), `alpha grad ${j}: ${got[j]} vs ${want}`).toBeLessThan((2e-5 * p[j] * dots[0]) / 0.9);
+    }
+    for (const t of [...cands, alpha]) t.grad?.dispose();
+    for (const t of [...cands, alpha, g, out]) t.dispose();
+  });
+
   it('handles fewer items than invocations, odd counts near a grid step, and the largest subset (32, six chunks)', async () => {
     const base = { temperature: 1, costs: [], seed: 21 };
     await checkMixed({ ...base, shape: [1, 1, 1, 3], k: 7, subset: [0, 1, 2, 3, 4, 5, 6] });

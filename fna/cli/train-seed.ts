@@ -27,6 +27,7 @@ const FLAGS = {
   seed: { type: 'number', default: 0, help: 'random seed' },
   out: { type: 'string', default: 'runs/seed-mnist.safetensors', help: 'checkpoint path' },
   'train-limit': { type: 'number', default: 0, help: 'use only the first N training images (0: all)' },
+  'test-limit': { type: 'number', default: 0, help: 'evaluate on only the first N test images (0: all)' },
 } as const;
 
 export async function trainSeedCommand(argv: string[]): Promise<number> {
@@ -37,7 +38,8 @@ export async function trainSeedCommand(argv: string[]): Promise<number> {
   const name = f.dataset as DatasetName;
   const full = padDataset(createClassificationTask(loadDataset(name, 'train')), f.size);
   const train = f['train-limit'] > 0 ? { ...full, length: Math.min(full.length, f['train-limit']) } : full;
-  const test = padDataset(createClassificationTask(loadDataset(name, 'test')), f.size);
+  const fullTest = padDataset(createClassificationTask(loadDataset(name, 'test')), f.size);
+  const test = f['test-limit'] > 0 ? { ...fullTest, length: Math.min(fullTest.length, f['test-limit']) } : fullTest;
   const arch = mobilenetV2Arch({ widthMultiplier: f.width, numClasses: train.numClasses, inputChannels: train.imageShape[0] });
   const model = new MobileNetV2(arch, { rng: new HostRng(f.seed) });
   if (existsSync(f.out)) {
