@@ -4,7 +4,7 @@
 import { apply, type FunctionDef } from '../autograd.ts';
 import { shapeString } from '../host.ts';
 import type { Tensor } from '../tensor.ts';
-import { map } from './map.ts';
+import { dense } from './movement.ts';
 import { convBiasGrad, convForward, convInputGrad, convWeightGrad, type ConvGeometry } from './conv-launch.ts';
 
 export interface Conv2dOptions {
@@ -75,11 +75,6 @@ function geometry(x: Tensor, w: Tensor, bias: Tensor | null, a: ConvAttrs): Conv
     );
   }
   return { n, c, h, w: wd, o, kh, kw, oh, ow, groups, stride, dilation, padding };
-}
-
-/** A dense (offset 0, row-major) tensor with t's values: t itself, or a copy the caller disposes. */
-function dense(t: Tensor): Tensor {
-  return t.isDense() ? t : map('copy', 'a', [t]);
 }
 
 const Conv2d: FunctionDef<ConvAttrs> = {

@@ -21,7 +21,7 @@ import {
 } from '../../kernels/mixedop.ts';
 import { zeros } from './creation.ts';
 import { map } from './map.ts';
-import { contiguous } from './movement.ts';
+import { contiguous, dense } from './movement.ts';
 
 export interface MixedOpOptions {
   /** Softmax temperature tau: p = softmax(alpha[subset] / tau). Default 1 (SSDLite search uses 0.9). */
@@ -44,8 +44,6 @@ interface MixedAttrs {
   kTotal: number;
   costs: number[];
 }
-
-const dense = (x: Tensor): Tensor => (x.isDense() ? x : map('copy', 'a', [x]));
 
 /** What varies between a mixed op's dispatches; the kernels ignore what they do not read. */
 interface Launch {

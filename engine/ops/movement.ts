@@ -40,6 +40,11 @@ const Contiguous: FunctionDef = {
   backward: (_ctx, g) => [g],
 };
 
+/** A dense (offset 0, row-major) tensor with t's values for a kernel to bind: t itself, or a copy the caller disposes. */
+export function dense(t: Tensor): Tensor {
+  return t.isDense() ? t : copyKernel(t);
+}
+
 /** The same values in a dense row-major storage from element 0 (a new view of x if x is already dense). */
 export function contiguous(x: Tensor): Tensor {
   if (x.isDense()) return alias(x);

@@ -6,10 +6,7 @@ import type { Storage } from '../device/buffers.ts';
 import { allocate, type Tensor } from '../tensor.ts';
 import { BN_PARTIAL_WG, bnApply, bnGradFinalize, bnGradPartial, bnInputGrad, bnStatsFinalize, bnStatsPartial, partialsPerChannel } from '../../kernels/batchnorm.ts';
 import { WG } from '../../kernels/prelude.ts';
-import { map } from './map.ts';
-
-/** x itself if a kernel can read it from element 0 on, else a dense copy. */
-const dense = (x: Tensor): Tensor => (x.isDense() ? x : map('copy', 'a', [x]));
+import { dense } from './movement.ts';
 
 export interface BatchNormOptions {
   /** gamma [C]; give weight and bias together, or neither (non-affine). */

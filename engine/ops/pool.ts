@@ -5,6 +5,7 @@ import { shapeString } from '../host.ts';
 import { allocate, type Tensor } from '../tensor.ts';
 import { avgPoolBackward, avgPoolForward, maxPoolBackward, maxPoolForward, POOL_WG } from '../../kernels/pool.ts';
 import { map } from './map.ts';
+import { dense } from './movement.ts';
 import { mean } from './reduce.ts';
 
 export interface PoolOptions {
@@ -28,8 +29,6 @@ interface PoolAttrs {
   out: [number, number];
   includePad: boolean;
 }
-
-const dense = (x: Tensor): Tensor => (x.isDense() ? x : map('copy', 'a', [x]));
 
 function pair(op: string, name: string, v: number | readonly number[] | undefined, fallback: readonly [number, number]): [number, number] {
   const p = v === undefined ? [...fallback] : typeof v === 'number' ? [v, v] : [...v];

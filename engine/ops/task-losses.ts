@@ -8,6 +8,7 @@ import { allocate, type Tensor } from '../tensor.ts';
 import { LOSS_GROUPS, LOSS_WG, lossFinish, taskLossKernels, type TaskLossKind } from '../../kernels/task-losses.ts';
 import { ones } from './creation.ts';
 import { map } from './map.ts';
+import { dense } from './movement.ts';
 
 export type TaskLossReduction = 'none' | 'mean' | 'sum';
 
@@ -39,8 +40,6 @@ interface LossAttrs {
   /** Which inputs have a gradient: [a, b]. */
   differentiable: [boolean, boolean];
 }
-
-const dense = (x: Tensor): Tensor => (x.isDense() ? x : map('copy', 'a', [x]));
 
 function storages(named: Record<string, Tensor>): Record<string, Storage> {
   return Object.fromEntries(Object.entries(named).map(([k, t]) => [k, t.storage]));

@@ -5,6 +5,7 @@ import { shapeString } from '../host.ts';
 import { allocate, type Tensor } from '../tensor.ts';
 import { UPSAMPLE_WG, upsampleBackward, upsampleForward } from '../../kernels/upsample.ts';
 import { map } from './map.ts';
+import { dense } from './movement.ts';
 
 export interface UpsampleOptions {
   /** Output [h, w] (or one number for both); give this or `scale`. */
@@ -21,8 +22,6 @@ interface UpsampleAttrs {
   scale: [number, number];
   alignCorners: boolean;
 }
-
-const dense = (x: Tensor): Tensor => (x.isDense() ? x : map('copy', 'a', [x]));
 
 function run(kernel: Kernel, bindings: Record<string, Tensor>, inShape: readonly number[], a: UpsampleAttrs, total: number): void {
   kernel.run(
