@@ -58,6 +58,13 @@ function memoryLimits(c: TargetCheck, all: BenchRow[], profiles: KernelProfile[]
       const parts = [`- ${row.name} (${row.shape}): ${row.value.toFixed(2)} GB/s = ${pct(row.fraction!)} of copy.`];
       const copy = probesFor(all, row, 'probe: copy');
       if (copy.length) parts.push(`A copy kernel moving the same bytes reaches ${pct(copy[0].fraction ?? 0)} (${ms(copy[0].medianMs)} ms).`);
+      const [hand] = probesFor(all, row, 'probe: hand-written');
+      if (hand && (row.name === 'add' || row.name === 'mul')) {
+        const verdict = hand.medianMs >= 0.9 * row.medianMs
+          ? 'what is left is the cost of reading two streams on this adapter, not our kernel'
+          : `our kernel is ${ms(row.medianMs - hand.medianMs)} ms slower than that`;
+        parts.push(`A hand-written WGSL vec4 add (two loads, one store, nothing else) on the same tensors reaches ${pct(hand.fraction ?? 0)} (${ms(hand.medianMs)} ms vs our ${ms(row.medianMs)} ms): ${verdict}.`);
+      }
       if (row.name.startsWith('batch norm')) {
         // Forward: x read for the statistics and again for the apply, y written. Backward: x and dy read for
         // the sums and again for dx, dx written. The row counts each tensor once.

@@ -5,6 +5,37 @@ import { engineTensor, measure, noise, withTensors, withTfjs } from '../compare.
 import type { TfModule } from '../peers/tfjs.ts';
 import type { BenchContext, BenchRow, Suite } from '../suite.ts';
 import { COPY_CEILING, copyProbe } from './copy.ts';
+import { grid1d } from '../../engine/kernel.ts';
+import { rowFrom } from '../suite.ts';
+import { timeShader } from '../timing.ts';
+
+const WG = 256;
+/** The least a binary element-wise kernel can be: out = a + b over vec4s, 4 per invocation, no uniforms but n. */
+const HAND_ADD = /* wgsl */ `
+struct Params { n: u32, stride: u32 }
+@group(0) @binding(0) var<storage, read> a: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> b: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> out: array<vec4<f32>>;
+@group(0) @binding(3) var<uniform> params: Params;
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lidx: u32) {
+  let first = (wid.x + wid.y * nwg.x) * ${WG}u + lidx;
+  for (var j = 0u; j < 4u; j++) {
+    let i = first + j * params.stride;
+    if (i < params.n) { out[i] = a[i] + b[i]; }
+  }
+}`;
+
+/** A probe row: the hand-written vec4 add above on n floats, to show what reading two streams costs. */
+async function handAddProbe(n: number, shape: string, runs: number): Promise<BenchRow> {
+  const grid = grid1d(Math.ceil(n / 16), WG);
+  const timing = await timeShader(
+    { name: 'bench_hand_add_vec4', wgsl: HAND_ADD, bindings: { a: n * 4, b: n * 4, out: n * 4 }, uniforms: { n: n / 4, stride: grid[0] * grid[1] * WG }, workgroups: grid },
+    { runs },
+  );
+  return rowFrom(timing, { suite: 'elementwise', name: 'probe: hand-written WGSL vec4 add', shape, work: 12 * n, unit: 'GB/s', ceiling: COPY_CEILING });
+}
 
 type TfT = ReturnType<TfModule['tensor']>;
 
@@ -41,7 +72,10 @@ export const elementwiseSuite: Suite = {
               opts: { runs: ctx.quick ? 5 : 10 },
             }),
           );
-          if (!probed.has(shape)) rows.push(await copyProbe('elementwise', shape, 4 * elements, { runs: ctx.quick ? 5 : 10 }));
+          if (!probed.has(shape)) {
+            rows.push(await copyProbe('elementwise', shape, 4 * elements, { runs: ctx.quick ? 5 : 10 }));
+            if (name === 'add') rows.push(await handAddProbe(n, shape, ctx.quick ? 5 : 10));
+          }
           probed.add(shape);
         }
       }),
