@@ -3,8 +3,10 @@
 // slower than these plain loops).
 //
 // x is viewed as [N, C, S] with S = H·W, read as vec4s when H·W is a multiple of 4 (S then counts vec4s).
-// A channel's elements are split across P "partial" threads: thread t of channel c visits s = t, t+P, ...
-// for every image n, so neighbouring threads read neighbouring addresses.
+// Every pass but the finalizes splits a channel's elements across P threads: thread t of channel c visits
+// s = t, t+P, ... for every image n, so neighbouring threads read neighbouring addresses, and the channel's
+// coefficients are loaded once per thread (a thread per element would divide to find its channel, and
+// lavapipe emulates vector integer division lane by lane).
 //
 // Forward (batch statistics), three dispatches:
 //   bn_stats_partial   thread (c, t): Welford (count, mean, M2) over its elements. Welford rather than
@@ -13,17 +15,17 @@
 //                      running buffers (unbiased variance), writes coeff[c] = (scale, shift, mean, invstd)
 //                      with scale = weight·invstd, shift = bias - mean·scale. In eval mode (running
 //                      statistics) only this pass and the next run, reading the running buffers.
-//   bn_apply           thread per element: y = clamp(x·scale + shift) (ReLU6 fused, or no clamp).
+//   bn_apply           thread (c, t): y = clamp(x·scale + shift) (ReLU6 fused, or no clamp).
 // Backward, three dispatches (g' = g masked by the fused ReLU6, recomputed from x and coeff):
 //   bn_grad_partial    thread (c, t): sums of g' and g'·(x - mean).
 //   bn_grad_finalize   thread c: dbias = Σg', dweight = invstd·Σg'(x - mean); with batch statistics
 //                      dx = scale·(g' - mean(g') - xhat·mean(g'·xhat)) is linear in g' and x per channel:
 //                      dx = scale·g' + b·x + d, b = -scale·invstd²·Σg'(x-mean)/count,
 //                      d = -scale·Σg'/count - b·mean. Writes dcoeff[c] = (scale, shift, b, d).
-//   bn_input_grad      thread per element: dx = scale·g' + b·x + d.
+//   bn_input_grad      thread (c, t): dx = scale·g' + b·x + d.
 // Index math is u32: (n·C + c)·S + s < 2^32 for any tensor a storage binding can hold.
 import { KernelFamily } from '../engine/kernel.ts';
-import { LINEAR_ID, WG } from './prelude.ts';
+import { LINEAR_ID } from './prelude.ts';
 
 /** Threads per workgroup of the per-channel passes. */
 export const BN_PARTIAL_WG = 64;
@@ -148,30 +150,20 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 }`;
 }
 
-// Element-wise passes: thread per element (vec4 or scalar) of x, channel c = (i / S) mod C.
-const ELEMENT_HEAD = (vec4: boolean, bindings: string) => /* wgsl */ `
-struct Params { total: u32, c: u32, s: u32, relu6: u32 }
-alias T = ${elementType(vec4)};
-${bindings}
-${LINEAR_ID}
-${RELU6}
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lidx: u32) {
-  let i = linear_id(wid, nwg, lidx, ${WG}u);
-  if (i >= params.total) { return; }
-  let k = coeff[(i / params.s) % params.c];
-  let bounds = clamp_bounds(params.relu6);`;
-
 function applySource({ vec4 }: BatchNormElementVariant): string {
-  return /* wgsl */ `${ELEMENT_HEAD(
-    vec4,
-    `@group(0) @binding(0) var<storage, read> x: array<T>;
+  const bindings = /* wgsl */ `
 @group(0) @binding(1) var<storage, read> coeff: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> y: array<T>;
-@group(0) @binding(3) var<uniform> params: Params;`,
-  )}
-  y[i] = clamp(x[i] * k.x + k.y, T(bounds.x), T(bounds.y));
+@group(0) @binding(3) var<uniform> params: Params;`;
+  return /* wgsl */ `${PARTIAL_HEAD(vec4, bindings, BN_PARTIAL_WG)}
+  let k = coeff[c];
+  let bounds = clamp_bounds(params.relu6);
+  for (var n = 0u; n < params.n; n++) {
+    let base = (n * params.c + c) * params.s;
+    for (var s = t; s < params.s; s += params.p) {
+      y[base + s] = clamp(x[base + s] * k.x + k.y, T(bounds.x), T(bounds.y));
+    }
+  }
 }`;
 }
 
@@ -233,16 +225,20 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 }
 
 function inputGradSource({ vec4 }: BatchNormElementVariant): string {
-  return /* wgsl */ `${ELEMENT_HEAD(
-    vec4,
-    `@group(0) @binding(0) var<storage, read> x: array<T>;
+  const bindings = /* wgsl */ `
 @group(0) @binding(1) var<storage, read> g: array<T>;
 @group(0) @binding(2) var<storage, read> coeff: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> dx: array<T>;
-@group(0) @binding(4) var<uniform> params: Params;`,
-  )}
-  let xv = x[i];
-  dx[i] = k.x * ${MASKED('xv', 'g[i]')} + k.z * xv + k.w;
+@group(0) @binding(4) var<uniform> params: Params;`;
+  return /* wgsl */ `${PARTIAL_HEAD(vec4, bindings, BN_PARTIAL_WG)}
+  let k = coeff[c];
+  for (var n = 0u; n < params.n; n++) {
+    let base = (n * params.c + c) * params.s;
+    for (var s = t; s < params.s; s += params.p) {
+      let xv = x[base + s];
+      dx[base + s] = k.x * ${MASKED('xv', 'g[base + s]')} + k.z * xv + k.w;
+    }
+  }
 }`;
 }
 

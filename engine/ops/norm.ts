@@ -5,7 +5,6 @@ import { shapeString } from '../host.ts';
 import type { Storage } from '../device/buffers.ts';
 import { allocate, type Tensor } from '../tensor.ts';
 import { BN_PARTIAL_WG, bnApply, bnGradFinalize, bnGradPartial, bnInputGrad, bnStatsFinalize, bnStatsPartial, partialsPerChannel } from '../../kernels/batchnorm.ts';
-import { WG } from '../../kernels/prelude.ts';
 import { dense } from './movement.ts';
 
 export interface BatchNormOptions {
@@ -43,11 +42,6 @@ function dims(x: Tensor) {
   return { n, c, s, count: n * h * w, vec4, p: partialsPerChannel(n, s) };
 }
 
-const elementGrid = (x: Tensor) => {
-  const { n, c, s } = dims(x);
-  return grid1d(n * c * s, WG);
-};
-
 const BatchNorm: FunctionDef<BatchNormAttrs> = {
   name: 'batchNorm2d',
   forward(ctx, inputs, a) {
@@ -77,7 +71,7 @@ const BatchNorm: FunctionDef<BatchNormAttrs> = {
       );
     partial?.dispose();
     const y = allocate(x.shape);
-    bnApply.get({ vec4 }).run({ x: xd.storage, coeff: coeff.storage, y: y.storage }, { total: n * c * s, c, s, relu6: a.relu6 ? 1 : 0 }, elementGrid(x));
+    bnApply.get({ vec4 }).run({ x: xd.storage, coeff: coeff.storage, y: y.storage }, { n, c, s, p, relu6: a.relu6 ? 1 : 0 }, grid1d(c * p, BN_PARTIAL_WG));
     ctx.save(xd, coeff);
     coeff.dispose();
     for (const [t, original] of [[xd, x], [wd, weight], [bd, bias]] as const) if (t && t !== original) t.dispose();
@@ -103,7 +97,7 @@ const BatchNorm: FunctionDef<BatchNormAttrs> = {
     let dx: Tensor | null = null;
     if (wantX) {
       dx = allocate(x.shape);
-      bnInputGrad.get({ vec4 }).run({ x: x.storage, g: gd.storage, coeff: dcoeff.storage, dx: dx.storage }, { total: n * c * s, c, s, relu6 }, elementGrid(x));
+      bnInputGrad.get({ vec4 }).run({ x: x.storage, g: gd.storage, coeff: dcoeff.storage, dx: dx.storage }, { n, c, s, p, relu6 }, grid1d(c * p, BN_PARTIAL_WG));
     }
     dcoeff.dispose();
     if (gd !== g) gd.dispose();
