@@ -201,8 +201,10 @@ describe('pipelines and kernels', () => {
       });
     // Kernels pick a variant by shape class (vec4 when the length is a multiple of 4, which reduction
     // layout), never by shape: once one shape of each class has run, new shapes compile nothing.
-    // Classes here: length a multiple of 4 or not, a leading size-1 axis, a row broadcast read as vec4.
-    for (const shape of [[3, 4], [5, 7], [1, 6, 3], [1, 4, 2], [8, 8]]) workload(shape);
+    // Classes here: length a multiple of 4 or not, a leading size-1 axis, a row broadcast read as vec4,
+    // transposed matrices with sides a multiple of 4 (4x4 blocks) or not, and a permuted view that is no
+    // batch of transposed matrices (rank 3 with a leading axis > 1: the generic strided copy).
+    for (const shape of [[3, 4], [5, 7], [1, 6, 3], [1, 4, 2], [8, 8], [2, 3, 5]]) workload(shape);
     await sync();
     const count = runtime().pipelines.size;
     for (const shape of [[2, 9, 6], [17, 3, 2, 5], [6, 10], [1, 13, 3], [1, 12, 2], [4, 4], [9, 9], [12, 4]]) workload(shape);
