@@ -1,7 +1,10 @@
 // Depthwise 2-D convolution (groups = C, output channel o reads input channel o / multiplier), NCHW float32,
-// for kernels up to 7x7 (any shape); larger ones (any odd k) take the direct kernel of conv2d.ts.
-// One invocation computes RB output rows x 4 output columns of one channel, with the KH x KW weights held in
-// registers and every loaded source row reused by all the outputs and taps that touch it.
+// for kernels up to 7x7 (any shape); larger ones (any odd k) take the direct kernel of conv2d.ts. Two kernels:
+// `depthwise` below serves every case; `depthwise-fwd` (further down) is the forward's fast path for dilation 1,
+// stride 1-2 and source widths that are a multiple of 4.
+//
+// `depthwise`: one invocation computes RB output rows x 4 output columns of one channel, with the KH x KW
+// weights held in registers and every loaded source row reused by all the outputs and taps that touch it.
 //
 // Variants (the key): KH, KW (unrolled), JM / JMH (column / row blocking), RB, `up`. Spatial sizes, stride,
 // dilation, padding and `has_bias` are uniforms (without a bias the op binds the weight in its place). The same kernel serves:
@@ -123,4 +126,134 @@ export const depthwiseKernels = new KernelFamily<DepthwiseVariant>(
   'depthwise',
   source,
   (v) => `k${v.kh}x${v.kw},jm${v.jm},jmh${v.jmh},rb${v.rb},up${v.up[0]}x${v.up[1]}`,
+);
+
+/**
+ * Forward-only depthwise kernel for the common case: dilation 1, stride 1 or 2 per axis, source rows 4-aligned
+ * (width a multiple of 4). One workgroup serves one output channel, so its weights and bias are workgroup-
+ * uniform loads (lavapipe does those once per SIMD group, not per lane). An invocation computes a strip of COLS
+ * output columns over `row_block` output rows, walking down the source rows in a loop: each step reads SY new
+ * source rows as NV aligned vec4s, adds them into the A = ceil(KH / SY) output rows they touch (accumulator
+ * slot a holds the row finished A-1-a steps later), then writes the finished row and shifts the slots. Every
+ * source row is thus read once per strip, and the unrolled body stays small (KH x COLS x KW multiply-adds).
+ *
+ * Columns: output ox0 = COLS * strip reads source columns ox0*SX - pad_left + t, t < (COLS-1)*SX + KW. The
+ * aligned window starts at vec4 q0 = ox0*SX/4 - ceil(pad_left/4), so t sits at lane LEAD + t with
+ * LEAD = 4*ceil(pad_left/4) - pad_left (in the key). A 4-aligned row puts each vec4 wholly inside or outside the
+ * row: one mask per vec4. Rows: at step t, source row (oy0 + t)*SY - pad_top + e (e < SY)
+ * feeds slot a through kernel row ky = e + SY*(A-1-a).
+ */
+export interface DepthwiseForwardVariant {
+  kh: number;
+  kw: number;
+  sy: number;
+  sx: number;
+  cols: number;
+  lead: number;
+  wg: number;
+  /** Output rows a multiple of 4 wide: write vec4s. */
+  vec4Out: boolean;
+}
+
+const LANES = ['x', 'y', 'z', 'w'];
+
+/** Number of vec4s per source row a strip of `cols` outputs reads. */
+const forwardVectors = (v: Pick<DepthwiseForwardVariant, 'cols' | 'sx' | 'kw' | 'lead'>): number =>
+  Math.ceil((v.lead + (v.cols - 1) * v.sx + v.kw) / 4);
+
+function forwardSource(v: DepthwiseForwardVariant): string {
+  const nv = forwardVectors(v);
+  const slots = Math.ceil(v.kh / v.sy);
+  const weights = range(v.kh)
+    .map((ky) => range(v.kw).map((kx) => `let w${ky}_${kx} = w[wbase + ${ky * v.kw + kx}u];`).join(' '))
+    .join('\n  ');
+  const masks = range(nv)
+    .map((q) => `let qx${q} = q0 + ${q}; let okx${q} = qx${q} >= 0 && qx${q} < i32(p.src_w4); let ix${q} = select(0u, u32(qx${q}), okx${q});`)
+    .join('\n  ');
+  // Per step, SY source rows; each feeds the slots whose kernel row it is. The multiply-adds go accumulator by
+  // accumulator (KW in a row), which keeps spills of the A x COLS accumulators down.
+  const sourceRows = range(v.sy)
+    .map((e) => {
+      const taps = range(slots)
+        .map((a) => ({ a, ky: e + v.sy * (slots - 1 - a) }))
+        .filter(({ ky }) => ky < v.kh)
+        .flatMap(({ a, ky }) =>
+          range(v.cols).map((j) =>
+            range(v.kw)
+              .map((kx) => {
+                const t = v.lead + j * v.sx + kx;
+                return `acc${a}_${j} = fma(w${ky}_${kx}, s${t >> 2}.${LANES[t & 3]}, acc${a}_${j});`;
+              })
+              .join(' '),
+          ),
+        );
+      return `{
+      let py = y0 + i32(t * ${v.sy}u + ${e}u);
+      let oky = py >= 0 && py < i32(p.src_h);
+      let row = src_c + u32(select(0, py, oky)) * p.src_w4;
+      ${range(nv).map((q) => `let s${q} = select(vec4<f32>(), src[row + ix${q}], oky && okx${q});`).join('\n      ')}
+      ${taps.join('\n      ')}
+    }`;
+    })
+    .join('\n    ');
+  const accs = range(v.cols).map((j) => `acc0_${j} + b`);
+  const stores = v.vec4Out
+    ? range(v.cols / 4).map(
+        (h) => `if (ox0 + ${4 * h}u < p.out_w) { out[(orow + ox0) / 4u + ${h}u] = vec4<f32>(${accs.slice(4 * h, 4 * h + 4).join(', ')}); }`,
+      )
+    : range(v.cols).map((j) => `if (ox0 + ${j}u < p.out_w) { out[orow + ox0 + ${j}u] = ${accs[j]}; }`);
+  const shift = range(slots)
+    .map((a) => range(v.cols).map((j) => `acc${a}_${j} = ${a + 1 < slots ? `acc${a + 1}_${j}` : '0.0'};`).join(' '))
+    .join('\n    ');
+  return /* wgsl */ `
+struct Params {
+  batch: u32, channels: u32, out_div: u32, src_channels: u32, groups_per_channel: u32, items: u32,
+  src_h: u32, src_w4: u32, out_h: u32, out_w: u32, col_items: u32, row_items: u32,
+  row_block: u32, steps: u32, pad_top: i32, pad_left4: i32, w_out: u32, has_bias: u32,
+}
+@group(0) @binding(0) var<storage, read> src: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> w: array<f32>;
+@group(0) @binding(2) var<storage, read> bias: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<${v.vec4Out ? 'vec4<f32>' : 'f32'}>;
+@group(0) @binding(4) var<uniform> p: Params;
+@compute @workgroup_size(${v.wg})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lidx: u32) {
+  // Workgroup-uniform: the channel, its weights and bias, the step count. No early return: dead invocations
+  // (past the channel's items) run on clamped indices and skip their stores.
+  let group = wid.x + wid.y * nwg.x;
+  let o = min(group / p.groups_per_channel, p.channels - 1u);
+  let item = (group % p.groups_per_channel) * ${v.wg}u + lidx;
+  let live = item < p.items && group < p.channels * p.groups_per_channel;
+  let col = item % p.col_items;
+  let rest = item / p.col_items;
+  let oy0 = (rest % p.row_items) * p.row_block;
+  let n = min(rest / p.row_items, p.batch - 1u);
+  let ox0 = col * ${v.cols}u;
+  let q0 = i32(col * ${(v.cols * v.sx) / 4}u) - p.pad_left4;
+  let y0 = i32(oy0 * ${v.sy}u) - p.pad_top;
+  let src_c = (n * p.src_channels + o / p.out_div) * p.src_h * p.src_w4;
+  let wbase = o * p.w_out;
+  ${weights}
+  ${masks}
+  let b = select(0.0, bias[o], p.has_bias != 0u);
+  let obase = (n * p.channels + o) * p.out_h * p.out_w;
+  ${range(slots).map((a) => range(v.cols).map((j) => `var acc${a}_${j} = 0.0;`).join(' ')).join('\n  ')}
+  for (var t = 0u; t < p.steps; t++) {
+    ${sourceRows}
+    // Slot 0 now holds output row oy0 + t - (A-1), complete.
+    let oy = oy0 + t - ${slots - 1}u;
+    if (live && t >= ${slots - 1}u && oy < p.out_h) {
+      let orow = obase + oy * p.out_w;
+      ${stores.join('\n      ')}
+    }
+    ${shift}
+  }
+}`;
+}
+
+export const depthwiseForwardKernels = new KernelFamily<DepthwiseForwardVariant>(
+  'depthwise-fwd',
+  forwardSource,
+  (v) => `k${v.kh}x${v.kw},s${v.sy}x${v.sx},c${v.cols},l${v.lead},wg${v.wg},${v.vec4Out ? 'v4' : 's'}`,
 );

@@ -1,8 +1,9 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { runtime } from '../engine/index.ts';
 import { convOutputSize, type ConvConfig } from '../engine/testing/arbitraries.ts';
 import { checkConv, conv } from './helpers/conv-case.ts';
+import { depthwiseForwardKernels } from '../kernels/depthwise.ts';
 
 /** A depthwise configuration (groups = channels) with "same"-style padding for odd kernels. */
 function depthwise(k: number, stride: number, dilation: number, extra: Partial<ConvConfig> = {}): ConvConfig {
@@ -81,4 +82,63 @@ describe('depthwise conv2d on the GPU', () => {
     expect(runtime().pipelines.size).toBe(afterFirst);
     expect(afterFirst - before).toBeLessThanOrEqual(5);
   });
+});
+
+describe('depthwise forward, row-walking kernel (dilation 1, stride 1-2, width a multiple of 4)', () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  /** Checks c (forward and gradients) and that its forward took the row-walking kernel. */
+  async function checkFast(c: ConvConfig, seed: number): Promise<void> {
+    const get = vi.spyOn(depthwiseForwardKernels, 'get');
+    await checkConv(c, seed);
+    expect(get).toHaveBeenCalled();
+  }
+
+  it.each<[string, ConvConfig]>([
+    ['k3 s1, 16x16, batch 2', depthwise(3, 1, 1, { height: 16, width: 16 })],
+    ['k5 s1, output width not a multiple of 4 (no padding)', depthwise(5, 1, 1, { height: 9, width: 12, padding: [0, 0, 0, 0] })],
+    ['k7 s1, width 4 < kernel', depthwise(7, 1, 1, { height: 5, width: 4 })],
+    ['k7 s2, width 4 < kernel, odd height', depthwise(7, 2, 1, { height: 7, width: 4 })],
+    ['k3 s2, odd height, width 20', depthwise(3, 2, 1, { height: 13, width: 20 })],
+    ['k5 s2, padding 4 and 5 (lead 0 and 3)', depthwise(5, 2, 1, { height: 11, width: 12, padding: [4, 5, 5, 4] })],
+    ['k3 s1, padding 6 > kernel', depthwise(3, 1, 1, { height: 6, width: 8, padding: [6, 2, 6, 3] })],
+    ['non-square 3x5, asymmetric padding', depthwise(3, 1, 1, { kernelW: 5, height: 10, width: 12, padding: [0, 2, 3, 1] })],
+    ['non-square 7x2 (even), stride [1, 2]', depthwise(7, 1, 1, { kernelW: 2, stride: [1, 2], height: 9, width: 16, padding: [3, 3, 1, 0] })],
+    ['stride [2, 1], k 4x6', depthwise(4, 1, 1, { kernelW: 6, stride: [2, 1], height: 12, width: 8, padding: [1, 2, 2, 3] })],
+    ['1x1 kernel, stride 2', depthwise(1, 2, 1, { height: 7, width: 8, padding: [0, 0, 0, 0] })],
+    ['channel multiplier 2, stride 2', depthwise(3, 2, 1, { outChannels: 6, height: 10, width: 16 })],
+    ['channel multiplier 3, k7, no bias', depthwise(7, 1, 1, { inChannels: 2, outChannels: 6, groups: 2, height: 9, width: 8, bias: false })],
+    ['tall plane split into row blocks (last one partial)', depthwise(5, 1, 1, { batch: 1, inChannels: 2, outChannels: 2, groups: 2, height: 37, width: 8 })],
+    ['tall plane, stride 2 row blocks', depthwise(3, 2, 1, { batch: 1, inChannels: 1, outChannels: 1, groups: 1, height: 75, width: 12 })],
+    ['wide rows: several strips and workgroups per channel', depthwise(3, 1, 1, { batch: 3, height: 6, width: 100 })],
+  ])('%s', async (_name, c) => {
+    await checkFast(c, 13);
+  });
+
+  it('runs past 65535 workgroups (one per channel here), forward and gradients', async () => {
+    // 70000 channels of 4x4: one strip each, one 8-wide workgroup per channel.
+    const c = depthwise(3, 1, 1, { batch: 1, inChannels: 70000, outChannels: 70000, groups: 70000, height: 4, width: 4, bias: true });
+    await checkFast(c, 6);
+  });
+
+  it('matches the reference on random eligible configurations', async () => {
+    const config = fc
+      .record({
+        batch: fc.integer({ min: 1, max: 3 }),
+        channels: fc.integer({ min: 1, max: 4 }),
+        multiplier: fc.integer({ min: 1, max: 2 }),
+        height: fc.integer({ min: 1, max: 19 }),
+        width: fc.constantFrom(4, 8, 12, 16, 20, 28),
+        kernelH: fc.integer({ min: 1, max: 7 }),
+        kernelW: fc.integer({ min: 1, max: 7 }),
+        stride: fc.tuple(fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 2 })),
+        padding: fc.tuple(fc.nat(4), fc.nat(4), fc.nat(4), fc.nat(4)),
+        bias: fc.boolean(),
+      })
+      .map(({ channels, multiplier, ...r }) =>
+        conv({ ...r, inChannels: channels, outChannels: channels * multiplier, groups: channels, dilation: [1, 1] }),
+      )
+      .filter((c) => convOutputSize(c)[0] >= 1 && convOutputSize(c)[1] >= 1);
+    await fc.assert(fc.asyncProperty(config, fc.nat(1000), (c, seed) => checkFast(c, seed)), { numRuns: 20 });
+  }, 600_000);
 });

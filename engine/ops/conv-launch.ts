@@ -7,7 +7,7 @@ import { matmulKernel } from './matmul.ts';
 import { sum } from './reduce.ts';
 import { blockedItems, columnBlocking, CONV_COLS, CONV_WG, directConvKernels } from '../../kernels/conv2d.ts';
 import { pointwiseKernels, type PointwiseWeight } from '../../kernels/pointwise.ts';
-import { depthwiseKernels } from '../../kernels/depthwise.ts';
+import { depthwiseForwardKernels, depthwiseKernels } from '../../kernels/depthwise.ts';
 import { weightGradKernels } from '../../kernels/conv2d-wgrad.ts';
 import { depthwiseWeightGradKernels } from '../../kernels/depthwise-wgrad.ts';
 
@@ -121,7 +121,59 @@ interface DepthwisePass {
   wIndex: [number, number, number, number, number];
 }
 
+/**
+ * The forward's common case takes the row-walking kernel (depthwise-fwd): no zero insertion, dilation 1, stride
+ * 1 or 2, 4-aligned source rows, the forward's weight layout [O, 1, KH, KW].
+ */
+function takesDepthwiseForward(g: ConvGeometry, p: DepthwisePass): boolean {
+  const [wOff, wOut, wSrc, wKy, wKx] = p.wIndex;
+  return (
+    p.red === 1 && p.up[0] === 1 && p.up[1] === 1 && p.dilation[0] === 1 && p.dilation[1] === 1 &&
+    p.stride.every((s) => s === 1 || s === 2) && p.srcW % 4 === 0 &&
+    wOff === 0 && wOut === g.kh * g.kw && wSrc === 0 && wKy === g.kw && wKx === 1
+  );
+}
+
+/** Invocations the row-walking kernel aims for before it splits the output rows into blocks. */
+const DEPTHWISE_FWD_TARGET_INVOCATIONS = 512;
+
+function runDepthwiseForward(g: ConvGeometry, p: DepthwisePass, w: Tensor, bias: Tensor | null, out: Tensor): void {
+  const [sy, sx] = p.stride;
+  // 8 columns per strip at stride 1 (4 vec4s per source row for k <= 7); 4 at stride 2, where 8 would hold
+  // twice the source lanes live and measured slower.
+  const cols = sx === 1 ? 8 : 4;
+  const slots = Math.ceil(g.kh / sy);
+  const colItems = Math.ceil(p.outW / cols);
+  const strips = g.n * p.channels * colItems;
+  // Whole planes per strip unless that leaves too few invocations to fill the threads; a block's first
+  // A - 1 steps only warm the accumulators, so blocks stay at least 8 rows.
+  let rowBlock = p.outH;
+  while (rowBlock >= 16 && strips * Math.ceil(p.outH / rowBlock) < DEPTHWISE_FWD_TARGET_INVOCATIONS) {
+    rowBlock = Math.ceil(rowBlock / 2);
+  }
+  const rowItems = Math.ceil(p.outH / rowBlock);
+  const items = g.n * colItems * rowItems;
+  // One workgroup per (channel, run of items): the largest size that idles at most 1/8 of its invocations.
+  const wg = [64, 32, 16, 8].find((s) => items / (Math.ceil(items / s) * s) >= 7 / 8) ?? 8;
+  const groupsPerChannel = Math.ceil(items / wg);
+  const padLeft = p.pad[1];
+  const kernel = depthwiseForwardKernels.get({
+    kh: g.kh, kw: g.kw, sy, sx, cols, lead: 4 * Math.ceil(padLeft / 4) - padLeft, wg, vec4Out: p.outW % 4 === 0,
+  });
+  kernel.run(
+    { src: p.src.storage, w: w.storage, bias: (bias ?? w).storage, out: out.storage },
+    {
+      batch: g.n, channels: p.channels, out_div: p.outDiv, src_channels: p.srcChannels,
+      groups_per_channel: groupsPerChannel, items, src_h: p.srcH, src_w4: p.srcW / 4, out_h: p.outH, out_w: p.outW,
+      col_items: colItems, row_items: rowItems, row_block: rowBlock, steps: rowBlock + slots - 1,
+      pad_top: p.pad[0], pad_left4: Math.ceil(padLeft / 4), w_out: g.kh * g.kw, has_bias: bias ? 1 : 0,
+    },
+    grid1d(p.channels * groupsPerChannel, 1),
+  );
+}
+
 function runDepthwise(g: ConvGeometry, p: DepthwisePass, w: Tensor, bias: Tensor | null, out: Tensor): void {
+  if (takesDepthwiseForward(g, p)) return runDepthwiseForward(g, p, w, bias, out);
   const cols = columnBlocking(p.stride[1], p.dilation[1]);
   const rows = columnBlocking(p.stride[0], p.dilation[0]);
   // Two output rows share source rows when JMH <= 2 (every stride-1 and stride-2 case); rarer strides take
