@@ -3,10 +3,8 @@
 //   m = lerp(m, g, 1 - beta1);  v = beta2 * v + (1 - beta2) * g^2;  vmax = max(vmax, v) (amsgrad)
 //   p = p - lr / (1 - beta1^t) * m / (sqrt(v or vmax) / sqrt(1 - beta2^t) + eps)
 // t counts the steps of this parameter. FNA's arch optimizer is Adam(lr 3e-4, betas [0.5, 0.999], wd 1e-3).
-import { grid1d } from '../kernel.ts';
 import type { Tensor } from '../tensor.ts';
-import { updateKernels } from '../../kernels/optim.ts';
-import { WG } from '../../kernels/prelude.ts';
+import { updateKernels, updateLayout } from '../../kernels/optim.ts';
 import { checkNonNegative, Optimizer, type GroupOptions, type ParamGroup, type ParamState, type ParamsInput } from './optimizer.ts';
 
 export interface AdamOptions extends GroupOptions {
@@ -40,6 +38,7 @@ abstract class AdamFamily extends Optimizer<AdamOptions> {
   }
 
   protected update(p: Tensor, grad: Tensor, g: ParamGroup<AdamOptions>, state: ParamState): void {
+    const layout = updateLayout(p.size, p.offset, grad.offset);
     const [beta1, beta2] = g.betas;
     const t = state.step;
     const storage = (name: string) => this.buffer(p, state, name).storage;
@@ -50,12 +49,12 @@ abstract class AdamFamily extends Optimizer<AdamOptions> {
       exp_avg_sq: storage('exp_avg_sq'),
       ...(g.amsgrad ? { max_exp_avg_sq: storage('max_exp_avg_sq') } : {}),
     };
-    updateKernels.get({ rule: 'adam', amsgrad: g.amsgrad }).run(
+    updateKernels.get({ rule: 'adam', amsgrad: g.amsgrad, vec4: layout.vec4 }).run(
       bindings,
       {
-        n: p.size,
-        p_offset: p.offset,
-        g_offset: grad.offset,
+        n: layout.n,
+        p_offset: layout.p_offset,
+        g_offset: layout.g_offset,
         step_size: g.lr / (1 - beta1 ** t),
         one_minus_beta1: 1 - beta1,
         beta2,
@@ -65,7 +64,7 @@ abstract class AdamFamily extends Optimizer<AdamOptions> {
         param_scale: this.decoupled ? 1 - g.lr * g.weightDecay : 1,
         bias_correction2_sqrt: Math.sqrt(1 - beta2 ** t),
       },
-      grid1d(p.size, WG),
+      layout.workgroups,
     );
   }
 }

@@ -9,10 +9,8 @@
 // sits inside the momentum buffer (buf = momentum * buf + lr * g / sqrt(sq + eps); p -= buf). With
 // eps 1.0 the two differ a lot: FNA++'s SSDLite recipe (RMSprop lr 0.05 / 0.2, eps 1.0, momentum 0.9,
 // wd 4e-5) runs on mmcv, which builds torch.optim.RMSprop, so this is the rule it used.
-import { grid1d } from '../kernel.ts';
 import type { Tensor } from '../tensor.ts';
-import { updateKernels } from '../../kernels/optim.ts';
-import { WG } from '../../kernels/prelude.ts';
+import { updateKernels, updateLayout } from '../../kernels/optim.ts';
 import { checkNonNegative, Optimizer, type GroupOptions, type ParamGroup, type ParamState, type ParamsInput } from './optimizer.ts';
 
 export interface RMSpropOptions extends GroupOptions {
@@ -34,6 +32,7 @@ export class RMSprop extends Optimizer<RMSpropOptions> {
   }
 
   protected update(p: Tensor, grad: Tensor, g: ParamGroup<RMSpropOptions>, state: ParamState): void {
+    const layout = updateLayout(p.size, p.offset, grad.offset);
     const momentum = g.momentum > 0;
     const storage = (name: string) => this.buffer(p, state, name).storage;
     const bindings = {
@@ -43,12 +42,12 @@ export class RMSprop extends Optimizer<RMSpropOptions> {
       ...(g.centered ? { grad_avg: storage('grad_avg') } : {}),
       ...(momentum ? { momentum_buffer: storage('momentum_buffer') } : {}),
     };
-    updateKernels.get({ rule: 'rmsprop', centered: g.centered, momentum }).run(
+    updateKernels.get({ rule: 'rmsprop', centered: g.centered, momentum, vec4: layout.vec4 }).run(
       bindings,
       {
-        n: p.size,
-        p_offset: p.offset,
-        g_offset: grad.offset,
+        n: layout.n,
+        p_offset: layout.p_offset,
+        g_offset: layout.g_offset,
         lr: g.lr,
         alpha: g.alpha,
         one_minus_alpha: 1 - g.alpha,
@@ -56,7 +55,7 @@ export class RMSprop extends Optimizer<RMSpropOptions> {
         weight_decay: g.weightDecay,
         momentum: g.momentum,
       },
-      grid1d(p.size, WG),
+      layout.workgroups,
     );
   }
 }

@@ -3,10 +3,8 @@
 //   buf = d (first step) | momentum * buf + (1 - dampening) * d
 //   d = nesterov ? d + momentum * buf : buf          (when momentum > 0)
 //   p = p - lr * d
-import { grid1d } from '../kernel.ts';
 import type { Tensor } from '../tensor.ts';
-import { updateKernels } from '../../kernels/optim.ts';
-import { WG } from '../../kernels/prelude.ts';
+import { updateKernels, updateLayout } from '../../kernels/optim.ts';
 import { checkNonNegative, Optimizer, type GroupOptions, type ParamGroup, type ParamState, type ParamsInput } from './optimizer.ts';
 
 export interface SGDOptions extends GroupOptions {
@@ -32,23 +30,24 @@ export class SGD extends Optimizer<SGDOptions> {
   }
 
   protected update(p: Tensor, grad: Tensor, g: ParamGroup<SGDOptions>, state: ParamState): void {
+    const layout = updateLayout(p.size, p.offset, grad.offset);
     const momentum = g.momentum > 0;
-    const kernel = updateKernels.get({ rule: 'sgd', momentum, nesterov: momentum && g.nesterov });
+    const kernel = updateKernels.get({ rule: 'sgd', momentum, nesterov: momentum && g.nesterov, vec4: layout.vec4 });
     const firstStep = momentum && !state.buffers.momentum_buffer;
     const bindings = { p: p.storage, g: grad.storage, ...(momentum ? { momentum_buffer: this.buffer(p, state, 'momentum_buffer', false).storage } : {}) };
     kernel.run(
       bindings,
       {
-        n: p.size,
-        p_offset: p.offset,
-        g_offset: grad.offset,
+        n: layout.n,
+        p_offset: layout.p_offset,
+        g_offset: layout.g_offset,
         first_step: firstStep ? 1 : 0,
         lr: g.lr,
         weight_decay: g.weightDecay,
         momentum: g.momentum,
         one_minus_dampening: 1 - g.dampening,
       },
-      grid1d(p.size, WG),
+      layout.workgroups,
     );
   }
 }
