@@ -29,6 +29,8 @@ export class CommandQueue {
   private uniformStaging: Uint8Array;
   private uniformBuffer: GPUBuffer;
   private uniformUsed = 0;
+  /** getBindGroupLayout is a native call that makes a new wrapper each time: ask once per pipeline. */
+  private layouts = new WeakMap<GPUComputePipeline, GPUBindGroupLayout>();
   pool!: BufferPool;
   /** Set by `startProfiling()`: every dispatch is timed with timestamp queries (and gets its own pass). */
   profiler: KernelProfiler | null = null;
@@ -95,8 +97,10 @@ export class CommandQueue {
         resource: { buffer: this.uniformBuffer, offset: uniform.offset, size: uniformBytes.byteLength },
       });
     }
+    let layout = this.layouts.get(pipeline);
+    if (!layout) this.layouts.set(pipeline, (layout = pipeline.getBindGroupLayout(0)));
     const bindGroup = this.device.createBindGroup({
-      layout: pipeline.getBindGroupLayout(0),
+      layout,
       entries,
       label: kernelName,
     });
