@@ -42,12 +42,17 @@ function targetsSection(checks: TargetCheck[]): string {
   const summary = checks.map((c) => {
     const met = c.rows.filter((t) => t.met).length;
     const worst = c.rows.reduce((w, t) => (t.measured < w.measured ? t : w), c.rows[0]);
-    const status = !c.rows.length ? 'not measured' : met === c.rows.length ? '**met**' : `**not met** (${c.rows.length - met} of ${c.rows.length} below)`;
+    const bound = c.rows.filter((t) => t.adapterBound).length;
+    const status = !c.rows.length
+      ? 'not measured'
+      : met === c.rows.length
+        ? '**met**'
+        : `**not met** (${c.rows.length - met} of ${c.rows.length} below${bound ? `; ${bound} of them at a limit of the adapter measured in this run` : ''})`;
     const worstText = worst ? `${show(c, worst.measured)} (${worst.row.name}, ${worst.row.shape.split(':')[0]})` : '';
     return `| ${c.target} | ${met} / ${c.rows.length} | ${worstText} | ${status} |`;
   });
   const details = checks.map((c) => {
-    const rows = c.rows.map((t) => `| ${t.row.name} | ${t.row.shape} | ${show(c, t.measured)} | ${t.met ? 'met' : 'not met'} |`);
+    const rows = c.rows.map((t) => `| ${t.row.name} | ${t.row.shape} | ${show(c, t.measured)} | ${t.met ? 'met' : t.adapterBound ? 'not met: adapter limit' : 'not met'} |`);
     const limits = c.limits.length ? `\nWhat limits the misses (measured in this run):\n\n${c.limits.join('\n')}\n` : '';
     return `### ${c.target}\n\n| row | shape | measured | |\n|---|---|---:|---|\n${rows.join('\n')}\n${limits}`;
   });

@@ -1,7 +1,9 @@
 // `npm run bench`: runs the suites in bench/suites/index.ts and writes bench/results/latest.json and
 // bench/RESULTS.md. Options: --suite a,b (a subset; results go to bench/results/<a,b>.json), --quick,
-// --no-peer (skip the tfjs-webgpu comparison).
+// --no-peer (skip the tfjs-webgpu comparison), --report (measure nothing: rewrite RESULTS.md from
+// results/latest.json, after a change to how the report reads a run).
 import os from 'node:os';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { init, shutdown } from '../engine/index.ts';
@@ -18,26 +20,36 @@ interface Args {
   suites: string[] | null;
   quick: boolean;
   peer: boolean;
+  reportOnly: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
   let suites: string[] | null = null;
   let quick = false;
   let peer = true;
+  let reportOnly = false;
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--quick') quick = true;
     else if (argv[i] === '--no-peer') peer = false;
+    else if (argv[i] === '--report') reportOnly = true;
     else if (argv[i] === '--suite') suites = (argv[++i] ?? '').split(',').filter(Boolean);
     else if (argv[i].startsWith('--suite=')) suites = argv[i].slice(8).split(',').filter(Boolean);
-    else throw new Error(`bench: unknown argument '${argv[i]}' (use --suite a,b, --quick and --no-peer)`);
+    else throw new Error(`bench: unknown argument '${argv[i]}' (use --suite a,b, --quick, --no-peer and --report)`);
   }
   const unknown = (suites ?? []).filter((s) => !SUITES.some((x) => x.name === s));
   if (unknown.length) throw new Error(`bench: no suite named ${unknown.join(', ')}; suites: ${SUITES.map((s) => s.name).join(', ')}`);
-  return { suites, quick, peer };
+  return { suites, quick, peer, reportOnly };
 }
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
+  const here = fileURLToPath(new URL('.', import.meta.url));
+  if (args.reportOnly) {
+    const report = JSON.parse(readFileSync(join(here, 'results', 'latest.json'), 'utf8')) as BenchReport;
+    writeMarkdown(join(here, 'RESULTS.md'), report);
+    console.log('rewrote bench/RESULTS.md from bench/results/latest.json (nothing measured)');
+    return;
+  }
   const started = performance.now();
   await init();
   const machine = machineInfo();
@@ -80,7 +92,6 @@ async function main(): Promise<void> {
     rows,
     profiles: ctx.profiles,
   };
-  const here = fileURLToPath(new URL('.', import.meta.url));
   if (args.suites || args.quick) {
     const file = join(here, 'results', `${args.quick ? 'quick-' : ''}${selected.map((s) => s.name).join(',')}.json`);
     writeJson(file, report);

@@ -6,6 +6,12 @@ export interface TargetRow {
   row: BenchRow;
   measured: number;
   met: boolean;
+  /**
+   * A miss whose limit this run measured on the adapter itself: the copy kernel moving the same bytes stays
+   * below the target, or the peer already runs so close to our ceiling that the speed-up would need more
+   * than 100% of it. Misses without it are ours to fix.
+   */
+  adapterBound?: boolean;
 }
 
 export interface TargetCheck {
@@ -41,8 +47,10 @@ function neededFraction(r: BenchRow, factor: number): number | null {
 function speedupLimits(c: TargetCheck): string[] {
   return c.rows
     .filter((t) => !t.met)
-    .map(({ row }) => {
+    .map((t) => {
+      const { row } = t;
       const need = neededFraction(row, c.threshold);
+      t.adapterBound = need !== null && need > 1;
       const room = need === null ? '' : need > 1
         ? ` ${c.threshold}x would need ${pct(need)} of ${row.ceiling}: beyond this adapter's measured ceiling.`
         : ` ${c.threshold}x would need ${pct(need)} of ${row.ceiling} and we run at ${pct(row.fraction!)}: the ceiling allows it, so this is our kernel, not the adapter.`;
@@ -54,10 +62,18 @@ function speedupLimits(c: TargetCheck): string[] {
 function memoryLimits(c: TargetCheck, all: BenchRow[], profiles: KernelProfile[]): string[] {
   return c.rows
     .filter((t) => !t.met)
-    .map(({ row }) => {
+    .map((t) => {
+      const { row } = t;
       const parts = [`- ${row.name} (${row.shape}): ${row.value.toFixed(2)} GB/s = ${pct(row.fraction!)} of copy.`];
       const copy = probesFor(all, row, 'probe: copy');
-      if (copy.length) parts.push(`A copy kernel moving the same bytes reaches ${pct(copy[0].fraction ?? 0)} (${ms(copy[0].medianMs)} ms).`);
+      if (copy.length) {
+        const reach = copy[0].fraction ?? 0;
+        t.adapterBound = reach < c.threshold;
+        parts.push(
+          `A copy kernel moving the same bytes reaches ${pct(reach)} (${ms(copy[0].medianMs)} ms)` +
+            (t.adapterBound ? `: at this size ${pct(c.threshold)} of copy GB/s is beyond the adapter (fixed per-dispatch costs dominate), and we reach ${pct(row.fraction! / reach)} of that copy.` : '.'),
+        );
+      }
       const [hand] = probesFor(all, row, 'probe: hand-written');
       if (hand && (row.name === 'add' || row.name === 'mul')) {
         const verdict = hand.medianMs >= 0.9 * row.medianMs
