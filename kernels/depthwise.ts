@@ -1,7 +1,8 @@
 // Depthwise 2-D convolution (groups = C, output channel o reads input channel o / multiplier), NCHW float32,
 // for kernels up to 7x7 (any shape); larger ones (any odd k) take the direct kernel of conv2d.ts. Two kernels:
-// `depthwise` below serves every case; `depthwise-fwd` (further down) is the forward's fast path for dilation 1,
-// stride 1-2 and source widths that are a multiple of 4.
+// `depthwise` below serves every case; `depthwise-fwd` (further down) is the fast path for dilation 1,
+// stride 1-2 and source widths that are a multiple of 4: the forward, and the gradient to x of a stride-1
+// conv with multiplier 1 (a stride-1 correlation of dy with the kernel rotated 180 degrees, `w_flip`).
 //
 // `depthwise`: one invocation computes RB output rows x 4 output columns of one channel, with the KH x KW
 // weights held in registers and every loaded source row reused by all the outputs and taps that touch it.
@@ -164,8 +165,10 @@ const forwardVectors = (v: Pick<DepthwiseForwardVariant, 'cols' | 'sx' | 'kw' | 
 function forwardSource(v: DepthwiseForwardVariant): string {
   const nv = forwardVectors(v);
   const slots = Math.ceil(v.kh / v.sy);
+  // w_flip reads the kernel rotated by 180 degrees: the gradient to x at stride 1 is this correlation of dy.
+  const kk = v.kh * v.kw;
   const weights = range(v.kh)
-    .map((ky) => range(v.kw).map((kx) => `let w${ky}_${kx} = w[wbase + ${ky * v.kw + kx}u];`).join(' '))
+    .map((ky) => range(v.kw).map((kx) => `let w${ky}_${kx} = w[wbase + select(${ky * v.kw + kx}u, ${kk - 1 - ky * v.kw - kx}u, p.w_flip != 0u)];`).join(' '))
     .join('\n  ');
   const masks = range(nv)
     .map((q) => `let qx${q} = q0 + ${q}; let okx${q} = qx${q} >= 0 && qx${q} < i32(p.src_w4); let ix${q} = select(0u, u32(qx${q}), okx${q});`)
@@ -209,7 +212,7 @@ function forwardSource(v: DepthwiseForwardVariant): string {
 struct Params {
   batch: u32, channels: u32, out_div: u32, src_channels: u32, groups_per_channel: u32, items: u32,
   src_h: u32, src_w4: u32, out_h: u32, out_w: u32, col_items: u32, row_items: u32,
-  row_block: u32, steps: u32, pad_top: i32, pad_left4: i32, w_out: u32, has_bias: u32,
+  row_block: u32, steps: u32, pad_top: i32, pad_left4: i32, w_out: u32, has_bias: u32, w_flip: u32,
 }
 @group(0) @binding(0) var<storage, read> src: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> w: array<f32>;

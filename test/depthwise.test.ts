@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { runtime } from '../engine/index.ts';
+import { Kernel, runtime } from '../engine/index.ts';
 import { convOutputSize, type ConvConfig } from '../engine/testing/arbitraries.ts';
 import { checkConv, conv } from './helpers/conv-case.ts';
 import { depthwiseForwardKernels } from '../kernels/depthwise.ts';
@@ -119,6 +119,18 @@ describe('depthwise forward, row-walking kernel (dilation 1, stride 1-2, width a
     // 70000 channels of 4x4: one strip each, one 8-wide workgroup per channel.
     const c = depthwise(3, 1, 1, { batch: 1, inChannels: 70000, outChannels: 70000, groups: 70000, height: 4, width: 4, bias: true });
     await checkFast(c, 6);
+  });
+
+  it.each<[string, ConvConfig]>([
+    ['k3 s1, 16x16', depthwise(3, 1, 1, { height: 16, width: 16 })],
+    ['k5 s1, no padding (dy 8 wide)', depthwise(5, 1, 1, { height: 9, width: 12, padding: [0, 0, 0, 0] })],
+    ['k7 s1, 3 rows', depthwise(7, 1, 1, { height: 3, width: 8 })],
+    ['non-square 3x5, asymmetric padding', depthwise(3, 1, 1, { kernelW: 5, height: 10, width: 12, padding: [0, 2, 3, 1] })],
+  ])('gradient to x of a stride-1 conv takes it with the kernel rotated 180 degrees: %s', async (_name, c) => {
+    const run = vi.spyOn(Kernel.prototype, 'run');
+    await checkConv(c, 17);
+    const flipped = run.mock.calls.filter(([, uniforms]) => (uniforms as Record<string, unknown>).w_flip === 1);
+    expect(flipped.length).toBeGreaterThan(0);
   });
 
   it('matches the reference on random eligible configurations', async () => {

@@ -123,21 +123,26 @@ interface DepthwisePass {
 
 /**
  * The forward's common case takes the row-walking kernel (depthwise-fwd): no zero insertion, dilation 1, stride
- * 1 or 2, 4-aligned source rows, the forward's weight layout [O, 1, KH, KW].
+ * 1 or 2, 4-aligned source rows, non-negative padding, one weight plane per output channel: the forward's
+ * layout [O, 1, KH, KW], or (the gradient to x of a stride-1 conv with multiplier 1) that layout rotated
+ * by 180 degrees.
  */
-function takesDepthwiseForward(g: ConvGeometry, p: DepthwisePass): boolean {
-  const [wOff, wOut, wSrc, wKy, wKx] = p.wIndex;
-  return (
+function depthwiseForwardWeights(g: ConvGeometry, p: DepthwisePass): 'forward' | 'flipped' | null {
+  const kk = g.kh * g.kw;
+  const same = (a: readonly number[], b: readonly number[]) => a.every((x, i) => x === b[i]);
+  const fits =
     p.red === 1 && p.up[0] === 1 && p.up[1] === 1 && p.dilation[0] === 1 && p.dilation[1] === 1 &&
-    p.stride.every((s) => s === 1 || s === 2) && p.srcW % 4 === 0 &&
-    wOff === 0 && wOut === g.kh * g.kw && wSrc === 0 && wKy === g.kw && wKx === 1
-  );
+    p.stride.every((s) => s === 1 || s === 2) && p.srcW % 4 === 0 && p.pad[0] >= 0 && p.pad[1] >= 0;
+  if (!fits) return null;
+  if (same(p.wIndex, [0, kk, 0, g.kw, 1])) return 'forward';
+  if (p.outDiv === 1 && same(p.wIndex, [kk - 1, 0, kk, -g.kw, -1])) return 'flipped';
+  return null;
 }
 
 /** Invocations the row-walking kernel aims for before it splits the output rows into blocks. */
 const DEPTHWISE_FWD_TARGET_INVOCATIONS = 512;
 
-function runDepthwiseForward(g: ConvGeometry, p: DepthwisePass, w: Tensor, bias: Tensor | null, out: Tensor): void {
+function runDepthwiseForward(g: ConvGeometry, p: DepthwisePass, w: Tensor, bias: Tensor | null, out: Tensor, flip: boolean): void {
   const [sy, sx] = p.stride;
   // 8 columns per strip at stride 1 (4 vec4s per source row for k <= 7); 4 at stride 2, where 8 would hold
   // twice the source lanes live and measured slower.
@@ -166,14 +171,15 @@ function runDepthwiseForward(g: ConvGeometry, p: DepthwisePass, w: Tensor, bias:
       batch: g.n, channels: p.channels, out_div: p.outDiv, src_channels: p.srcChannels,
       groups_per_channel: groupsPerChannel, items, src_h: p.srcH, src_w4: p.srcW / 4, out_h: p.outH, out_w: p.outW,
       col_items: colItems, row_items: rowItems, row_block: rowBlock, steps: rowBlock + slots - 1,
-      pad_top: p.pad[0], pad_left4: Math.ceil(padLeft / 4), w_out: g.kh * g.kw, has_bias: bias ? 1 : 0,
+      pad_top: p.pad[0], pad_left4: Math.ceil(padLeft / 4), w_out: g.kh * g.kw, has_bias: bias ? 1 : 0, w_flip: flip ? 1 : 0,
     },
     grid1d(p.channels * groupsPerChannel, 1),
   );
 }
 
 function runDepthwise(g: ConvGeometry, p: DepthwisePass, w: Tensor, bias: Tensor | null, out: Tensor): void {
-  if (takesDepthwiseForward(g, p)) return runDepthwiseForward(g, p, w, bias, out);
+  const fast = depthwiseForwardWeights(g, p);
+  if (fast) return runDepthwiseForward(g, p, w, bias, out, fast === 'flipped');
   const cols = columnBlocking(p.stride[1], p.dilation[1]);
   const rows = columnBlocking(p.stride[0], p.dilation[0]);
   // Two output rows share source rows when JMH <= 2 (every stride-1 and stride-2 case); rarer strides take
