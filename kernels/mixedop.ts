@@ -8,13 +8,17 @@
 // mixed_sum 3x slower at one item per invocation.) The subset's alpha indices, and the subset
 // positions ("slots") of the candidates a dispatch binds, travel in the uniform.
 //
-// Candidates are separate tensors and WebGPU guarantees only 8 storage bindings, so the element-wise
-// kernels bind 6 candidate slots and larger subsets run in chunks of 6; `count` (uniform) says how many
-// slots a dispatch uses. Unused input slots repeat slot 0's buffer, unused output slots get a 16-byte dummy
-// (writable bindings may not alias): the slot count is not part of the code, so 2 variants (f32, vec4)
-// per kernel compile instead of 12 (pipeline compiles take seconds on lavapipe).
-//   mixed_probs         alpha, probs               one invocation: probs[j] = p_j
-//   mixed_sum           c0..c5, probs, out         out = (accumulate ? out : 0) + Σ p_slot · c
+// Candidates are separate tensors and WebGPU guarantees only 8 storage bindings. mixed_sum binds 7
+// candidate slots and `out`, and reads p from a tail of out's storage past the output items, where
+// mixed_probs also writes it. (With p in its own binding only 6 candidates fit, and K = 7, the search
+// space's size, took a second pass that re-read and re-wrote out: 10 reads+writes per element where one
+// pass needs 8; the single pass measured ~25% faster.) mixed_grad and mixed_dots bind 6 slots. Larger
+// subsets run in chunks; `count` (uniform) says how many slots a dispatch uses (a slot past it costs next
+// to nothing: its branch is uniform). Unused input slots repeat slot 0's buffer, unused output slots get a
+// 16-byte dummy (writable bindings may not alias): the slot count is not part of the code, so 2 variants
+// (f32, vec4) per kernel compile instead of 12 or 14 (pipeline compiles take seconds on lavapipe).
+//   mixed_probs         alpha, probs, out          one invocation: probs[j] = out[n + j] = p_j (out's tail)
+//   mixed_sum           c0..c6, out                out = (accumulate ? out : 0) + Σ p_slot · c, p from out's tail
 //   mixed_grad          g, probs, d0..d5           d = p_slot · g
 //   mixed_dots          g, c0..c5, partials        partials[slot·T + t] = invocation t's share of ⟨g, c_slot⟩
 //   mixed_alpha_grad    partials, probs, grad_alpha  one invocation: d_j = Σ_t partials[j·T + t],
@@ -31,7 +35,12 @@ const range = (k: number) => [...Array(k).keys()];
 
 export const MIXED_WG = 64;
 export const MIXED_MAX_SUBSET = 32;
+/** Candidate slots of mixed_grad and mixed_dots (g, probs or partials, and 6 slots: 8 storage bindings). */
 export const MIXED_CHUNK = 6;
+/** Candidate slots of mixed_sum (7 slots and out, whose storage holds p past the output: 8 bindings). */
+export const MIXED_SUM_CHUNK = 7;
+/** Floats past the output items in mixed_sum's `out` storage, holding p (a whole number of vec4s). */
+export const MIXED_PROBS_TAIL = MIXED_MAX_SUBSET;
 /** Upper bound on the invocations (and so on the dots' partials per candidate) of the element-wise kernels. */
 export const MIXED_MAX_THREADS = 1024;
 /** Items (vec4s on the vec4 path) per invocation the element-wise grids aim for. */
@@ -71,15 +80,15 @@ export interface MixedChunkVariant {
 
 const key = (v: MixedChunkVariant) => (v.vec4 ? 'vec4' : 'f32');
 const elem = (v: MixedChunkVariant) => (v.vec4 ? 'vec4<f32>' : 'f32');
-const SLOTS = range(MIXED_CHUNK);
 /** Invocation t visits items t, t + T, ... (T = params.threads, the whole 1-D grid). */
 const STRIDED_LOOP = (body: string) => /* wgsl */ `
   for (var i = wid.x * ${MIXED_WG}u + lidx; i < params.n; i += params.threads) {
     ${body}
   }`;
 /** Per-slot statements for the `count` slots in use (slot 0 is always used; the branches are uniform). */
-const perSlot = (stmt: (k: number) => string, sep = '\n    ') =>
-  SLOTS.map((k) => (k === 0 ? stmt(k) : `if (params.count > ${k}u) { ${stmt(k)} }`)).join(sep);
+const perSlot = (stmt: (k: number) => string, sep = '\n    ', slots = MIXED_CHUNK) =>
+  range(slots).map((k) => (k === 0 ? stmt(k) : `if (params.count > ${k}u) { ${stmt(k)} }`)).join(sep);
+const SLOTS = range(MIXED_CHUNK);
 const probsOfSlots = SLOTS.map((k) => `let p${k} = probs[slot(${k}u)];`).join('\n  ');
 
 export const mixedProbs = new Kernel(
@@ -87,27 +96,41 @@ export const mixedProbs = new Kernel(
   /* wgsl */ `${PARAMS}
 @group(0) @binding(0) var<storage, read> alpha: array<f32>;
 @group(0) @binding(1) var<storage, read_write> probs: array<f32>;
-@group(0) @binding(2) var<uniform> params: Params;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@group(0) @binding(3) var<uniform> params: Params;
 ${SOFTMAX}
 ${ENTRY(1)}
   let stats = softmax_stats();
-  for (var j = 0u; j < params.subset_size; j++) { probs[j] = prob(j, stats); }
+  for (var j = 0u; j < params.subset_size; j++) {
+    let p = prob(j, stats);
+    probs[j] = p;
+    out[params.n + j] = p; // n counts floats here
+  }
 }`,
 );
+
+const SUM_SLOTS = range(MIXED_SUM_CHUNK);
+/**
+ * p of the candidate in each slot, from out's tail (items n.. of out). The address is the same in every
+ * invocation, so lavapipe loads it once, and no invocation writes there.
+ */
+const sumProbs = (v: MixedChunkVariant) =>
+  SUM_SLOTS.map((k) =>
+    v.vec4 ? `let p${k} = out[params.n + (slot(${k}u) >> 2u)][slot(${k}u) & 3u];` : `let p${k} = out[params.n + slot(${k}u)];`,
+  ).join('\n  ');
 
 export const mixedSum = new KernelFamily<MixedChunkVariant>(
   'mixed_sum',
   (v) => /* wgsl */ `${PARAMS}
-${SLOTS.map((k) => `@group(0) @binding(${k}) var<storage, read> c${k}: array<${elem(v)}>;`).join('\n')}
-@group(0) @binding(${MIXED_CHUNK}) var<storage, read> probs: array<f32>;
-@group(0) @binding(${MIXED_CHUNK + 1}) var<storage, read_write> out: array<${elem(v)}>;
-@group(0) @binding(${MIXED_CHUNK + 2}) var<uniform> params: Params;
+${SUM_SLOTS.map((k) => `@group(0) @binding(${k}) var<storage, read> c${k}: array<${elem(v)}>;`).join('\n')}
+@group(0) @binding(${MIXED_SUM_CHUNK}) var<storage, read_write> out: array<${elem(v)}>;
+@group(0) @binding(${MIXED_SUM_CHUNK + 1}) var<uniform> params: Params;
 ${SLOT}
 ${ENTRY(MIXED_WG)}
-  ${probsOfSlots}
+  ${sumProbs(v)}
   ${STRIDED_LOOP(`var v = ${elem(v)}(0.0);
     if (params.accumulate != 0u) { v = out[i]; }
-    ${perSlot((k) => `v += p${k} * c${k}[i];`)}
+    ${perSlot((k) => `v += p${k} * c${k}[i];`, '\n    ', MIXED_SUM_CHUNK)}
     out[i] = v;`)}
 }`,
   key,

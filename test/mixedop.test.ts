@@ -3,6 +3,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { mixedOp } from '../engine/ops/mixedop.ts';
+import { MIXED_CHUNK, MIXED_MAX_SUBSET, MIXED_SUM_CHUNK } from '../kernels/mixedop.ts';
 import { fromArray } from '../engine/ops/creation.ts';
 import { backward } from '../engine/autograd.ts';
 import { tidy } from '../engine/scope.ts';
@@ -103,11 +104,11 @@ describe('mixedOp reference', () => {
 });
 
 describe('mixedOp on the GPU', () => {
-  it('matches the reference: output, candidate gradients, alpha gradient (subsets, chunks past 6, tau)', async () => {
+  it('matches the reference: output, candidate gradients, alpha gradient (subsets, chunks past 6 and 7, tau)', async () => {
     await fc.assert(fc.asyncProperty(mixedCase(), checkMixed), { numRuns: 40 });
   });
 
-  it('matches on edge shapes: one sampled path, 1×1 spatial, one channel, K = 7 in two chunks', async () => {
+  it('matches on edge shapes: one sampled path, 1×1 spatial, one channel, K = 7 (one sum chunk, two gradient chunks)', async () => {
     const base = { temperature: 1, costs: [1, 2, 3, 4, 5, 6, 7], seed: 8 };
     await checkMixed({ ...base, shape: [2, 3, 5, 4], k: 7, subset: [4] });
     await checkMixed({ ...base, shape: [8, 5, 1, 1], k: 7, subset: [0, 1, 2, 3, 4, 5, 6] });
@@ -161,14 +162,14 @@ describe('mixedOp on the GPU', () => {
 
   // The element-wise kernels run at most 1024 invocations (MIXED_MAX_THREADS) that stride over the tensors,
   // about 64 items each below the cap, and the dots leave one partial per invocation and candidate. These
-  // cases exercise many stride iterations per invocation (scalar with an odd count; vec4 with 7 candidates
-  // in two chunks, so the second chunk accumulates), and fewer items than invocations.
+  // cases exercise many stride iterations per invocation (scalar with an odd count; vec4 with 8 candidates,
+  // so the sum's second chunk accumulates and the gradients run two chunks), and fewer items than invocations.
   it('handles 4.2M-element candidates (grid-stride loops, scalar path)', async () => {
     await checkMixed({ shape: [1, 1, 2049, 2049], k: 2, subset: [0, 1], temperature: 1, costs: [1, 1], seed: 4 });
   });
 
   it('handles candidates past the invocation cap on the vec4 path (~150 vec4s per invocation, two chunks)', async () => {
-    await checkMixed({ shape: [2, 24, 112, 112], k: 7, subset: [6, 0, 1, 2, 3, 4, 5], temperature: 0.9, costs: [1, 2, 3, 4, 5, 6, 7], seed: 12 });
+    await checkMixed({ shape: [2, 24, 112, 112], k: 8, subset: [7, 6, 0, 1, 2, 3, 4, 5], temperature: 0.9, costs: [1, 2, 3, 4, 5, 6, 7, 8], seed: 12 });
   });
 
   // checkMixed's alpha tolerance, sized for signed random data, is too loose at this size to see one lost
@@ -203,13 +204,46 @@ describe('mixedOp on the GPU', () => {
     for (const t of [...cands, alpha, g, out]) t.dispose();
   });
 
-  it('handles fewer items than invocations, odd counts near a grid step, and the largest subset (32, six chunks)', async () => {
+  it('handles fewer items than invocations, odd counts near a grid step, and the largest subset (32: five sum chunks, six gradient chunks)', async () => {
     const base = { temperature: 1, costs: [], seed: 21 };
     await checkMixed({ ...base, shape: [1, 1, 1, 3], k: 7, subset: [0, 1, 2, 3, 4, 5, 6] });
     await checkMixed({ ...base, shape: [1, 1, 1, 4], k: 3, subset: [2, 0] });
     await checkMixed({ ...base, shape: [1, 1, 65, 65], k: 3, subset: [0, 1, 2] });
     await checkMixed({ ...base, shape: [1, 1, 4, 4097], k: 3, subset: [1, 2] });
     await checkMixed({ ...base, shape: [1, 2, 3, 5], k: 32, subset: [...Array(32).keys()].reverse() });
+  });
+
+  // mixed_sum binds MIXED_SUM_CHUNK (7) candidates and reads p from its output's storage tail; the
+  // gradient kernels bind MIXED_CHUNK (6). Each subset size around a multiple of either, on both paths
+  // (12 elements: vec4; 9: f32), hits a different split: one full chunk, a full chunk plus a one-slot
+  // chunk that accumulates, several chunks.
+  it('matches across chunkings: subsets of 1 to MIXED_MAX_SUBSET around multiples of 6 and 7 (vec4 and f32)', async () => {
+    const sizes = new Set([1, 2, MIXED_CHUNK, MIXED_SUM_CHUNK, MIXED_SUM_CHUNK + 1, 2 * MIXED_CHUNK, 2 * MIXED_CHUNK + 1]);
+    for (const s of [2 * MIXED_SUM_CHUNK, 2 * MIXED_SUM_CHUNK + 1, 3 * MIXED_SUM_CHUNK + 1, MIXED_MAX_SUBSET]) sizes.add(s);
+    for (const s of sizes) {
+      for (const shape of [[1, 2, 2, 3], [1, 1, 3, 3]]) {
+        // Distinct (3 is coprime to MIXED_MAX_SUBSET = 32), unsorted alpha indices.
+        const subset = [...Array(s).keys()].map((j) => (MIXED_MAX_SUBSET - 1 + 3 * MIXED_MAX_SUBSET - 3 * j) % MIXED_MAX_SUBSET);
+        await checkMixed({ shape, k: MIXED_MAX_SUBSET, subset, temperature: 0.9, costs: [], seed: 30 + s });
+      }
+    }
+  });
+
+  it("keeps p in out's storage past its elements: out reads back, and feeds another mixed op, at its own size", async () => {
+    const shape = [1, 2, 2, 3];
+    const xs = [0, 1, 2].map((j) => fromArray(Float32Array.from({ length: 12 }, (_, i) => i + 10 * j), shape));
+    const alpha = fromArray([0.5, -1, 2], [3]);
+    const { out } = mixedOp(xs, alpha);
+    expect(out.shape).toEqual(shape);
+    expect(out.isDense()).toBe(true);
+    const first = await out.toArray();
+    expect(first.length).toBe(12);
+    // out as the only sampled candidate: softmax over one entry is 1, so the result is out, exactly.
+    const again = mixedOp([out, xs[0], xs[1]], alpha, { sampled: [0] }).out;
+    expect(await again.toArray()).toEqual(first);
+    const p = subsetSoftmax(Float64Array.from([0.5, -1, 2]), { subset: [0, 1, 2], temperature: 1 });
+    first.forEach((v, i) => expect(v).toBeCloseTo(p[0] * i + p[1] * (i + 10) + p[2] * (i + 20), 4));
+    for (const t of [...xs, alpha, out, again]) t.dispose();
   });
 
   it('rejects bad arguments with the op, the shapes and what was expected', () => {

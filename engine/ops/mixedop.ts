@@ -2,7 +2,7 @@
 // the expected cost. Kernels: kernels/mixedop.ts.
 import { apply, type FunctionDef } from '../autograd.ts';
 import type { UniformValues } from '../kernel.ts';
-import { sameShape, shapeString } from '../host.ts';
+import { contiguousStrides, sameShape, shapeString } from '../host.ts';
 import type { Storage } from '../device/buffers.ts';
 import { allocate, type Tensor } from '../tensor.ts';
 import {
@@ -10,6 +10,8 @@ import {
   MIXED_MAX_SUBSET,
   MIXED_MAX_THREADS,
   MIXED_PER_THREAD,
+  MIXED_PROBS_TAIL,
+  MIXED_SUM_CHUNK,
   MIXED_WG,
   mixedAlphaGrad,
   mixedCost,
@@ -85,19 +87,19 @@ function layout(n: number): { vec4: boolean; items: number; groups: number; thre
   return { vec4, items, groups, threads: groups * MIXED_WG };
 }
 
-/** Calls `each` on `slots` (subset positions) in chunks of at most MIXED_CHUNK. */
-function inChunks(slots: number[], each: (chunk: number[], first: boolean) => void): void {
-  for (let s = 0; s < slots.length; s += MIXED_CHUNK) each(slots.slice(s, s + MIXED_CHUNK), s === 0);
+/** Calls `each` on `slots` (subset positions) in chunks of at most `size`. */
+function inChunks(slots: number[], each: (chunk: number[], first: boolean) => void, size = MIXED_CHUNK): void {
+  for (let s = 0; s < slots.length; s += size) each(slots.slice(s, s + size), s === 0);
 }
 
 /**
- * Bindings prefix0..prefix5 for a chunk's tensors. Unused input slots repeat slot 0 (never read); unused
+ * Bindings prefix0..prefix{slots-1} for a chunk's tensors. Unused input slots repeat slot 0 (never read); unused
  * output slots get 16-byte dummies (never written; writable bindings may not alias), disposed by `done`.
  */
-function slotBindings(prefix: string, tensors: Tensor[], output: boolean): { named: Record<string, Storage>; done: () => void } {
+function slotBindings(prefix: string, tensors: Tensor[], output: boolean, slots = MIXED_CHUNK): { named: Record<string, Storage>; done: () => void } {
   const dummies: Tensor[] = [];
   const named: Record<string, Storage> = {};
-  for (let k = 0; k < MIXED_CHUNK; k++) {
+  for (let k = 0; k < slots; k++) {
     let t = tensors[k];
     if (!t && output) dummies.push((t = allocate([4])));
     named[`${prefix}${k}`] = (t ?? tensors[0]).storage;
@@ -110,19 +112,25 @@ const MixedSum: FunctionDef<MixedAttrs> = {
   forward(ctx, inputs, a) {
     const alpha = inputs[inputs.length - 1];
     const cands = inputs.slice(0, -1).map(dense);
-    const out = allocate(cands[0].shape);
+    // out's storage holds p after its items (MIXED_PROBS_TAIL floats), where mixed_sum reads it; the
+    // tensor is a dense view of the first out.size floats.
+    const shape = cands[0].shape;
+    const n = cands[0].size;
+    const withTail = allocate([n + MIXED_PROBS_TAIL]);
+    const out = withTail.view(shape, contiguousStrides(shape), 0);
+    withTail.dispose();
     // p is computed once here and saved: backward uses the forward's probabilities and needs no alpha.
     const probs = allocate([a.subset.length]);
-    mixedProbs.run({ alpha: alpha.storage, probs: probs.storage }, uniforms(a, { alphaOffset: alpha.offset }), [1, 1, 1]);
-    const { vec4, items, groups, threads } = layout(out.size);
-    inChunks(range(cands.length), (chunk, first) => {
-      const { named } = slotBindings('c', chunk.map((j) => cands[j]), false);
-      mixedSum.get({ vec4 }).run(
-        { ...named, probs: probs.storage, out: out.storage },
-        uniforms(a, { n: items, slots: chunk, threads, accumulate: !first }),
-        [groups, 1, 1],
-      );
-    });
+    mixedProbs.run({ alpha: alpha.storage, probs: probs.storage, out: out.storage }, uniforms(a, { n, alphaOffset: alpha.offset }), [1, 1, 1]);
+    const { vec4, items, groups, threads } = layout(n);
+    inChunks(
+      range(cands.length),
+      (chunk, first) => {
+        const { named } = slotBindings('c', chunk.map((j) => cands[j]), false, MIXED_SUM_CHUNK);
+        mixedSum.get({ vec4 }).run({ ...named, out: out.storage }, uniforms(a, { n: items, slots: chunk, threads, accumulate: !first }), [groups, 1, 1]);
+      },
+      MIXED_SUM_CHUNK,
+    );
     ctx.save(probs, ...(ctx.needsInputGrad[inputs.length - 1] ? cands : []));
     probs.dispose();
     cands.forEach((c, k) => c !== inputs[k] && c.dispose());
