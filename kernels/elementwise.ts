@@ -1,20 +1,38 @@
 // Element-wise map over up to three inputs with broadcasting and arbitrary strides.
 //
-// Variants (the cache key): the expression, the arity, the dtypes, and the layout.
+// Variants (the cache key): the expression, the arity, the dtypes, the layout and, for the vector layouts,
+// how each input is read (its kind).
 //   contiguous: element i of every input is read directly (at its base offset + i).
-//   vec4: contiguous, n and every offset a multiple of 4: inputs and output are bound as vec4 arrays and
-//     each invocation handles VEC4_PER_INVOCATION vec4s, a grid apart (so a workgroup's accesses stay
-//     contiguous); the expression still runs per lane. On lavapipe a vec4 load costs about what an f32
-//     load does, so this is what brings element-wise ops near the copy kernel's bandwidth. An input that
-//     repeats along the leading axes (a bias row [C] against [N, C]) is read at q % its size in vec4s.
+//   vec4: n a multiple of 4; each invocation handles VEC4_PER_INVOCATION output vec4s, grid_stride apart (so
+//     a workgroup's accesses stay contiguous); the expression still runs per lane. On lavapipe a vec4 load
+//     costs about what an f32 load does, so this is what brings element-wise ops near the copy kernel's
+//     bandwidth. Input kinds:
+//       full (-): the output's size, offset a multiple of 4, read as vec4 at q;
+//       splat (s): one element, read once per invocation (any offset);
+//       rows (r): repeats along the leading axes (a bias row [C] against [N, C]), size and offset multiples
+//         of 4. The host makes grid_stride a multiple of every such period (periods are sizes of trailing
+//         output axes, so each divides the largest), so q % period is the same for all of an invocation's
+//         vec4s: one modulo and one load per invocation, then R loads of the full inputs and R stores.
+//   planes: n a multiple of 4; the output is cut into planes of `plane` vec4s (a bias [C, 1, 1] against
+//     [N, C, H, W]: planes of H*W elements, H*W a multiple of 4), and grid_stride invocations share a
+//     plane, each walking up to VEC4_PER_INVOCATION vec4s of it, grid_stride apart. Input kinds: full,
+//     splat, and plane (p): constant over a plane, its value at (plane index) % period, read once per
+//     invocation (one division and one modulo per invocation).
+//   vec4 and planes run on scalars instead (width 1, key suffix '1'; same walk, element units) when n, a
+//     full or rows input's offset, a rows period or the plane size is not a multiple of 4: still no
+//     per-element coordinate math, unlike strided.
 //   strided: i becomes a coordinate (row-major over the output shape, at most rank 8) and each input's
-//     offset is sum(coord[d] * stride[d]) + base offset, with stride 0 on broadcast axes. All index math is u32: tensors hold fewer than 2^32 elements (a storage
-// binding is at most 128 MiB on lavapipe, 4 GiB anywhere).
+//     offset is sum(coord[d] * stride[d]) + base offset, with stride 0 on broadcast axes.
+// All index math is u32: tensors hold fewer than 2^32 elements (a storage binding is at most 128 MiB on
+// lavapipe, 4 GiB anywhere).
 import { KernelFamily } from '../engine/kernel.ts';
 import { LINEAR_ID, WG } from './prelude.ts';
 
 export type WgslScalar = 'f32' | 'i32' | 'u32';
-export type MapLayout = 'contiguous' | 'vec4' | 'strided';
+export type MapLayout = 'contiguous' | 'vec4' | 'planes' | 'strided';
+/** How a vec4/planes layout reads an input (see the header). */
+export type MapInputKind = 'full' | 'splat' | 'rows' | 'plane';
+const KIND_CODE: Record<MapInputKind, string> = { full: '-', splat: 's', rows: 'r', plane: 'p' };
 
 export const VEC4_PER_INVOCATION = 4;
 
@@ -26,8 +44,10 @@ export interface MapVariant {
   inputs: WgslScalar[];
   out: WgslScalar;
   layout: MapLayout;
-  /** vec4 only: which inputs repeat (read at index % their size). */
-  repeats?: boolean[];
+  /** vec4 and planes: how each input is read (all full when absent). */
+  kinds?: MapInputKind[];
+  /** vec4 and planes: 1 runs them on scalars, for broadcasts whose sizes or offsets are not multiples of 4. */
+  width?: 1 | 4;
 }
 
 const NAMES = ['a', 'b', 'c'];
@@ -47,29 +67,57 @@ fn pow_real(a: f32, b: f32) -> f32 {
   return select(m, -m, a < 0.0 && fract(b * 0.5) == 0.5);
 }`;
 
-function vec4Body(v: MapVariant): string {
-  const lane = (c: string) => `op(${v.inputs.map((_, k) => `v${k}.${c}`).join(', ')}${v.inputs.length ? ', ' : ''}params.s)`;
+const COMPONENT = ['x', 'y', 'z'];
+
+/** The vec4 and planes bodies: loads of splat, rows and plane inputs hoisted out of the walk. */
+function vectorBody(v: MapVariant): string {
+  const planes = v.layout === 'planes';
+  const vec = v.width !== 1;
+  const kinds = v.inputs.map((_, k) => v.kinds?.[k] ?? 'full');
+  const at = (k: number, index: string) => `in_${NAMES[k]}[${index} + params.offsets.${COMPONENT[k]}]`;
+  const splat = (k: number, x: string) => (vec ? `vec4<${v.inputs[k]}>(${x})` : x);
+  const hoisted = kinds.map((kind, k) => {
+    if (kind === 'splat') return `let v${k} = ${splat(k, at(k, '0u'))};`;
+    if (kind === 'rows') return `let v${k} = ${at(k, `i % params.periods.${COMPONENT[k]}`)};`;
+    if (kind === 'plane') return `let v${k} = ${splat(k, at(k, `p % params.periods.${COMPONENT[k]}`))};`;
+    return '';
+  });
+  const loads = kinds.map((kind, k) => (kind === 'full' ? `let v${k} = ${at(k, 'q')};` : ''));
+  const lane = (c: string) => `op(${v.inputs.map((_, k) => `v${k}${c}`).join(', ')}${v.inputs.length ? ', ' : ''}params.s)`;
+  const value = vec ? `vec4<${v.out}>(${['.x', '.y', '.z', '.w'].map(lane).join(', ')})` : lane('');
+  // planes: grid_stride invocations per plane; invocation x of plane p walks x, x + grid_stride, ... < plane.
+  const start = planes
+    ? `let p = i / params.grid_stride;
+  let x = i - p * params.grid_stride;
+  let first = p * params.plane + x;
+  if (first >= params.n) { return; }`
+    : `${kinds.includes('rows') ? 'if (i >= params.grid_stride) { return; }' : ''}
+  let first = i;`;
   return /* wgsl */ `
+  ${start}
+  ${hoisted.filter(Boolean).join('\n  ')}
   for (var j = 0u; j < ${VEC4_PER_INVOCATION}u; j++) {
-    let q = i + j * params.grid_stride;
-    if (q >= params.n) { return; }
-    ${v.inputs.map((_, k) => `let v${k} = in_${NAMES[k]}[${v.repeats?.[k] ? `q % params.periods.${'xyz'[k]}` : 'q'} + params.offsets.${'xyz'[k]}];`).join('\n    ')}
-    out[q] = vec4<${v.out}>(${['x', 'y', 'z', 'w'].map(lane).join(', ')});
+    let q = first + j * params.grid_stride;
+    ${planes ? 'if (x + j * params.grid_stride >= params.plane) { return; }' : 'if (q >= params.n) { return; }'}
+    ${loads.filter(Boolean).join('\n    ')}
+    out[q] = ${value};
   }`;
 }
 
 function source(v: MapVariant): string {
   const arity = v.inputs.length;
-  const vec4 = v.layout === 'vec4';
-  const element = (t: WgslScalar) => (vec4 ? `vec4<${t}>` : t);
+  const vector = v.layout === 'vec4' || v.layout === 'planes';
+  const element = (t: WgslScalar, k?: number) => {
+    const kind = k === undefined ? 'full' : (v.kinds?.[k] ?? 'full');
+    return vector && v.width !== 1 && (kind === 'full' || kind === 'rows') ? `vec4<${t}>` : t;
+  };
   const bindings = v.inputs
-    .map((t, k) => `@group(0) @binding(${k}) var<storage, read> in_${NAMES[k]}: array<${element(t)}>;`)
+    .map((t, k) => `@group(0) @binding(${k}) var<storage, read> in_${NAMES[k]}: array<${element(t, k)}>;`)
     .join('\n');
   const args = v.inputs.map((t, k) => `${NAMES[k]}: ${t}`).join(', ');
-  const offsets = ['x', 'y', 'z'];
   const strided = /* wgsl */ `
   var rem = i;
-  ${v.inputs.map((_, k) => `var o${k} = params.offsets.${offsets[k]};`).join('\n  ')}
+  ${v.inputs.map((_, k) => `var o${k} = params.offsets.${COMPONENT[k]};`).join('\n  ')}
   for (var d = i32(params.rank) - 1; d >= 0; d--) {
     let du = u32(d);
     let size = params.shape[du >> 2u][du & 3u];
@@ -77,13 +125,14 @@ function source(v: MapVariant): string {
     rem = rem / size;
     ${v.inputs.map((_, k) => `o${k} += coord * params.stride${k}[du >> 2u][du & 3u];`).join('\n    ')}
   }`;
-  const contiguous = v.inputs.map((_, k) => `let o${k} = i + params.offsets.${offsets[k]};`).join('\n  ');
+  const contiguous = v.inputs.map((_, k) => `let o${k} = i + params.offsets.${COMPONENT[k]};`).join('\n  ');
   const call = v.inputs.map((_, k) => `in_${NAMES[k]}[o${k}]`).join(', ');
   return /* wgsl */ `
 struct Params {
   n: u32,
   rank: u32,
   grid_stride: u32,
+  plane: u32,
   offsets: vec4<u32>,
   periods: vec4<u32>,
   s: vec4<f32>,
@@ -105,7 +154,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         @builtin(local_invocation_index) lidx: u32) {
   let i = linear_id(wid, nwg, lidx, ${WG}u);
   if (i >= params.n) { return; }
-  ${vec4 ? vec4Body(v) : `${v.layout === 'strided' ? strided : contiguous}
+  ${vector ? vectorBody(v) : `${v.layout === 'strided' ? strided : contiguous}
   out[i] = op(${call}${arity ? ', ' : ''}params.s);`}
 }`;
 }
@@ -114,7 +163,7 @@ export const mapKernels = new KernelFamily<MapVariant>(
   'map',
   source,
   (v) => {
-    const repeats = v.repeats?.some(Boolean) ? `:${v.repeats.map((r) => (r ? 'r' : '-')).join('')}` : '';
-    return `${v.name}:${v.inputs.join(',')}->${v.out}${v.layout === 'contiguous' ? '' : `,${v.layout}${repeats}`}`;
+    const kinds = v.kinds?.some((k) => k !== 'full') ? `:${v.kinds.map((k) => KIND_CODE[k]).join('')}` : '';
+    return `${v.name}:${v.inputs.join(',')}->${v.out}${v.layout === 'contiguous' ? '' : `,${v.layout}${v.width === 1 ? '1' : ''}${kinds}`}`;
   },
 );

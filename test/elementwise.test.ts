@@ -227,6 +227,123 @@ describe('where and comparisons', () => {
   }
 });
 
+// The vec4/planes layouts of kernels/elementwise.ts: an operand repeating along the leading axes (rows), one
+// constant along the trailing axes (planes, a bias [C, 1, 1] against [N, C, H, W]) or a single element
+// (splat), on vec4s when sizes and offsets are multiples of 4 and on scalars otherwise; in any input position.
+describe('broadcast layouts (rows, planes, splat)', () => {
+  const sizes = fc.constantFrom(1, 2, 3, 4, 5, 7, 8, 12);
+  const layoutCase = fc
+    .record({
+      lead: fc.array(sizes, { minLength: 1, maxLength: 2 }),
+      core: fc.array(sizes, { minLength: 1, maxLength: 2 }),
+      inner: fc.array(sizes, { minLength: 0, maxLength: 2 }),
+      ones: fc.integer({ min: 0, max: 2 }),
+      splat: fc.boolean(),
+      // Offsets of the operand's and a full input's views: multiples of 4 keep the vec4 layouts.
+      offset: fc.constantFrom(0, 3, 4, 8),
+      fullOffset: fc.constantFrom(0, 0, 1, 4),
+      position: fc.constantFrom(0, 1, 2),
+      splatOther: fc.boolean(),
+    })
+    .map((c) => {
+      const out = [...c.lead, ...c.core, ...c.inner];
+      const operand = c.splat ? Array(c.ones).fill(1) : [...Array(c.ones).fill(1), ...c.core, ...c.inner.map(() => 1)];
+      return { ...c, out, operand };
+    });
+
+  /** The stored tensor [offset + size] seen from element `offset` on with shape `shape`. */
+  const offsetRef = (offset: number, shape: number[]): RefOp => ({
+    name: `from${offset}`,
+    forward: ([x]) => ref(shape, x.data.slice(offset)),
+    backward: ([x], g) => [ref(x.shape, [...Array(offset).fill(0), ...g.data])],
+  });
+  const offsetView = (t: Tensor, offset: number, shape: number[]) => {
+    if (offset === 0) return E.reshape(t, shape);
+    const s = E.slice(t, [offset], [t.size]);
+    const v = E.reshape(s, shape);
+    s.dispose();
+    return v;
+  };
+  /** Values for a flat stored tensor [offset + size(shape)]. */
+  const stored = (offset: number, shape: number[]) => arb.values(offset + size(shape), -3, 3).map((v) => ref([v.length], v));
+  // A broadcast operand's gradient sums |g| < 1 over size(out) / size(operand) output elements.
+  const sumTol = (c: { out: number[] }) => f32Tolerance(size(c.out), 1);
+
+  it('where with the broadcast operand as cond, a or b (and a splat elsewhere) matches the reference', async () => {
+    const cases = layoutCase.chain((c) => {
+      const shapes = [c.out, c.out, c.out];
+      shapes[c.position] = c.operand;
+      // A second operand, a single element, in another position (not cond, whose values are 0/1 integers).
+      const other = c.position === 2 ? 1 : 2;
+      if (c.splatOther) shapes[other] = [1];
+      const offsets = shapes.map((_, k) => (k === c.position ? c.offset : k === other ? 0 : c.fullOffset));
+      const values = shapes.map((s, k) =>
+        k === 0
+          ? fc.array(fc.integer({ min: 0, max: 1 }), { minLength: offsets[0] + size(s), maxLength: offsets[0] + size(s) }).map((v) => ref([v.length], v))
+          : stored(offsets[k], s),
+      );
+      return fc.tuple(fc.constant({ c, shapes, offsets }), fc.tuple(...values));
+    });
+    await fc.assert(
+      fc.asyncProperty(cases, async ([{ c, shapes, offsets }, inputs]) => {
+        const views = shapes.map((s, k) => offsetRef(offsets[k], s));
+        await checkOp({
+          ref: R.composeInputs(R.whereRef, views),
+          inputs,
+          gpu: (ts) => {
+            const [c, a, b] = ts.map((t, k) => offsetView(t, offsets[k], shapes[k]));
+            const out = E.where(c, a, b);
+            for (const t of [c, a, b]) t.dispose();
+            return out;
+          },
+          grad: [1, 2],
+          gradTol: sumTol(c),
+        });
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  it('sub with the broadcast operand first or second matches the reference, gradients summed back', async () => {
+    const cases = layoutCase.chain((c) => fc.tuple(fc.constant(c), stored(c.offset, c.operand), stored(c.fullOffset, c.out), fc.boolean()));
+    await fc.assert(
+      fc.asyncProperty(cases, async ([c, operand, full, first]) => {
+        const [sa, sb] = first ? [c.operand, c.out] : [c.out, c.operand];
+        const [oa, ob] = first ? [c.offset, c.fullOffset] : [c.fullOffset, c.offset];
+        await checkOp({
+          ref: R.composeInputs(R.subRef, [offsetRef(oa, sa), offsetRef(ob, sb)]),
+          inputs: first ? [operand, full] : [full, operand],
+          gpu: ([x, y]) => {
+            const [a, b] = [offsetView(x, oa, sa), offsetView(y, ob, sb)];
+            const out = E.sub(a, b);
+            a.dispose();
+            b.dispose();
+            return out;
+          },
+          gradTol: sumTol(c),
+        });
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  it('bias-add shapes take the rows and planes layouts, on vec4s and on scalars, past 2^16 elements', async () => {
+    const big = (s: number[]) => ref(s, fc.sample(arb.values(size(s)), { numRuns: 1, seed: 5 })[0]);
+    const sumOf = (terms: number) => f32Tolerance(terms, 1);
+    const cases: [number[], number[], string][] = [
+      [[67, 1024], [1024], 'vec4:-r'], // rows: 67 rows, not a multiple of 4 per invocation
+      [[259, 257], [257], 'vec41:-r'], // rows on scalars
+      [[3, 8, 56, 56], [1, 8, 1, 1], 'planes:-p'], // planes of 56 * 56
+      [[5, 7, 7, 7 * 39], [7, 1, 1], 'planes1:-p'], // planes on scalars (7 * 273 elements)
+      [[70001, 4], [1], 'vec4:-s'],
+    ];
+    for (const [sa, sb, key] of cases) {
+      await checkOp({ ref: R.addRef, inputs: [big(sa), big(sb)], gpu: ([a, b]) => E.add(a, b), gradTol: sumOf(size(sa) / size(sb)) });
+      expect(E.runtime().pipelines.names().some((n) => n.includes(`map[add:f32,f32->f32,${key}]`)), key).toBe(true);
+    }
+  });
+});
+
 describe('edge values and sizes', () => {
   it('sigmoid and tanh stay finite and saturate for large |x|', async () => {
     const x = ref([8], [-1e30, -200, -90, -20, 20, 90, 200, 1e30]);
