@@ -91,3 +91,108 @@ export const depthwiseWeightGradKernels = new KernelFamily<DepthwiseWeightGradVa
   source,
   (v) => `k${v.kh}x${v.kw},jm${v.jm}`,
 );
+
+/**
+ * `depthwise_wgrad_rows`: the common case (dilation 1, stride 1 or 2, source rows a multiple of 4 wide,
+ * non-negative padding, output planes of at least 64 pixels) as in depthwise-fwd: one channel per workgroup,
+ * each invocation a strip of COLS output columns (8 at stride 1, 4 at stride 2) over a block of output rows
+ * of one image. (Smaller planes leave too few items per channel to fill a workgroup: the kernel above wins.) Per output row it
+ * loads the strip's dy values (vec4s when the output width is a multiple of 4) and, for each kernel row, the
+ * source row's window as aligned vec4s (one mask per vec4), and adds dy · x into the KH x KW taps. It writes
+ * partial[o, tap, item]; the caller sums the items. Window: source column ox0*SX - pad_left + t sits at lane
+ * LEAD + t of the window starting at vec4 q0 = ox0*SX/4 - ceil(pad_left/4), LEAD = 4*ceil(pad_left/4) - pad_left.
+ */
+export interface DepthwiseWeightGradRowsVariant {
+  kh: number;
+  kw: number;
+  sy: number;
+  sx: number;
+  cols: number;
+  lead: number;
+  wg: number;
+  /** Output rows a multiple of 4 wide: dy read as vec4s. */
+  vec4Gy: boolean;
+}
+
+const LANES = ['x', 'y', 'z', 'w'];
+
+function rowsSource(v: DepthwiseWeightGradRowsVariant): string {
+  const nv = Math.ceil((v.lead + (v.cols - 1) * v.sx + v.kw) / 4);
+  const kys = range(v.kh);
+  const kxs = range(v.kw);
+  const cols = range(v.cols);
+  const masks = range(nv)
+    .map((q) => `let qx${q} = q0 + ${q}; let okx${q} = qx${q} >= 0 && qx${q} < i32(p.src_w4); let ix${q} = select(0u, u32(qx${q}), okx${q});`)
+    .join('\n  ');
+  const dy = v.vec4Gy
+    ? range(v.cols / 4)
+        .map((h) => `let gv${h} = select(vec4<f32>(), gy[(grow + ox0) / 4u + ${h}u], ox0 + ${4 * h}u < p.out_w); ${range(4).map((c) => `let g${4 * h + c} = gv${h}.${LANES[c]};`).join(' ')}`)
+        .join('\n    ')
+    : cols.map((j) => `let g${j} = select(0.0, gy[grow + min(ox0 + ${j}u, p.out_w - 1u)], ox0 + ${j}u < p.out_w);`).join('\n    ');
+  const kernelRows = kys
+    .map(
+      (ky) => `{
+      let py = i32(oy * ${v.sy}u + ${ky}u) - p.pad_top;
+      let oky = py >= 0 && py < i32(p.src_h);
+      let row = x_c + u32(select(0, py, oky)) * p.src_w4;
+      ${range(nv).map((q) => `let s${q} = select(vec4<f32>(), x[row + ix${q}], oky && okx${q});`).join(' ')}
+      ${kxs
+        .map((kx) => {
+          const terms = cols.map((j) => {
+            const t = v.lead + j * v.sx + kx;
+            return `g${j} * s${t >> 2}.${LANES[t & 3]}`;
+          });
+          return `acc${ky}_${kx} += ${terms.join(' + ')};`;
+        })
+        .join('\n      ')}
+    }`,
+    )
+    .join('\n    ');
+  return /* wgsl */ `
+struct Params {
+  batch: u32, channels: u32, out_div: u32, src_channels: u32, groups_per_channel: u32, items: u32,
+  src_h: u32, src_w4: u32, out_h: u32, out_w: u32, col_items: u32, row_items: u32, row_block: u32,
+  pad_top: i32, pad_left4: i32,
+}
+@group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> gy: array<${v.vec4Gy ? 'vec4<f32>' : 'f32'}>;
+@group(0) @binding(2) var<storage, read_write> partial: array<f32>;
+@group(0) @binding(3) var<uniform> p: Params;
+@compute @workgroup_size(${v.wg})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lidx: u32) {
+  // Workgroup-uniform: the channel. No early return: dead invocations (past the channel's items) run on
+  // clamped indices and skip their stores.
+  let group = wid.x + wid.y * nwg.x;
+  let o = min(group / p.groups_per_channel, p.channels - 1u);
+  let item = (group % p.groups_per_channel) * ${v.wg}u + lidx;
+  let live = item < p.items && group < p.channels * p.groups_per_channel;
+  let at = min(item, p.items - 1u);
+  let col = at % p.col_items;
+  let rest = at / p.col_items;
+  let oy0 = (rest % p.row_items) * p.row_block;
+  let n = min(rest / p.row_items, p.batch - 1u);
+  let ox0 = col * ${v.cols}u;
+  let q0 = i32(col * ${(v.cols * v.sx) / 4}u) - p.pad_left4;
+  let x_c = (n * p.src_channels + o / p.out_div) * p.src_h * p.src_w4;
+  let g_c = (n * p.channels + o) * p.out_h * p.out_w;
+  ${masks}
+  ${kys.map((ky) => kxs.map((kx) => `var acc${ky}_${kx} = 0.0;`).join(' ')).join('\n  ')}
+  let oy1 = min(p.out_h, oy0 + p.row_block);
+  for (var oy = oy0; oy < oy1; oy++) {
+    let grow = g_c + oy * p.out_w;
+    ${dy}
+    ${kernelRows}
+  }
+  if (live) {
+    let base = o * ${v.kh * v.kw}u;
+    ${kys.flatMap((ky) => kxs.map((kx) => `partial[(base + ${ky * v.kw + kx}u) * p.items + item] = acc${ky}_${kx};`)).join('\n    ')}
+  }
+}`;
+}
+
+export const depthwiseWeightGradRowsKernels = new KernelFamily<DepthwiseWeightGradRowsVariant>(
+  'depthwise_wgrad_rows',
+  rowsSource,
+  (v) => `k${v.kh}x${v.kw},s${v.sy}x${v.sx},c${v.cols},l${v.lead},wg${v.wg},${v.vec4Gy ? 'v4' : 's'}`,
+);

@@ -4,6 +4,7 @@ import { Kernel, runtime } from '../engine/index.ts';
 import { convOutputSize, type ConvConfig } from '../engine/testing/arbitraries.ts';
 import { checkConv, conv } from './helpers/conv-case.ts';
 import { depthwiseForwardKernels } from '../kernels/depthwise.ts';
+import { depthwiseWeightGradRowsKernels } from '../kernels/depthwise-wgrad.ts';
 
 /** A depthwise configuration (groups = channels) with "same"-style padding for odd kernels. */
 function depthwise(k: number, stride: number, dilation: number, extra: Partial<ConvConfig> = {}): ConvConfig {
@@ -131,6 +132,20 @@ describe('depthwise forward, row-walking kernel (dilation 1, stride 1-2, width a
     await checkConv(c, 17);
     const flipped = run.mock.calls.filter(([, uniforms]) => (uniforms as Record<string, unknown>).w_flip === 1);
     expect(flipped.length).toBeGreaterThan(0);
+  });
+
+  it.each<[string, ConvConfig]>([
+    ['k3 s1, 16x16, batch 2', depthwise(3, 1, 1, { height: 16, width: 16 })],
+    ['k3 s1, no padding, output 10 wide (dy read as scalars)', depthwise(3, 1, 1, { height: 10, width: 12, padding: [0, 0, 0, 0] })],
+    ['k3 s2, odd height, width 20', depthwise(3, 2, 1, { height: 17, width: 20 })],
+    ['k5 s2, padding 4 and 5 (lead 0 and 3)', depthwise(5, 2, 1, { height: 11, width: 12, padding: [4, 5, 5, 4] })],
+    ['k7 s1, tall plane split into row blocks', depthwise(7, 1, 1, { batch: 1, inChannels: 2, outChannels: 2, groups: 2, height: 37, width: 8 })],
+    ['channel multiplier 2, stride 2', depthwise(3, 2, 1, { outChannels: 6, height: 16, width: 16 })],
+    ['non-square 3x5, stride [2, 1]', depthwise(3, 1, 1, { kernelW: 5, stride: [2, 1], height: 20, width: 12, padding: [1, 1, 2, 2] })],
+  ])('weight gradient takes the row-walking kernel: %s', async (_name, c) => {
+    const get = vi.spyOn(depthwiseWeightGradRowsKernels, 'get');
+    await checkConv(c, 19);
+    expect(get).toHaveBeenCalled();
   });
 
   it('matches the reference on random eligible configurations', async () => {

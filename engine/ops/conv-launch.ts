@@ -9,7 +9,7 @@ import { blockedItems, columnBlocking, CONV_COLS, CONV_WG, directConvKernels } f
 import { pointwiseKernels, type PointwiseWeight } from '../../kernels/pointwise.ts';
 import { depthwiseForwardKernels, depthwiseKernels } from '../../kernels/depthwise.ts';
 import { weightGradKernels } from '../../kernels/conv2d-wgrad.ts';
-import { depthwiseWeightGradKernels } from '../../kernels/depthwise-wgrad.ts';
+import { depthwiseWeightGradKernels, depthwiseWeightGradRowsKernels } from '../../kernels/depthwise-wgrad.ts';
 
 /** Everything about one convolution that its shapes and options fix. */
 export interface ConvGeometry {
@@ -335,6 +335,8 @@ export function convWeightGrad(g: ConvGeometry, x: Tensor, gy: Tensor): Tensor {
     col_step: step, col_items: colItems, rows,
   };
   if (isDepthwise(g)) {
+    const fast = depthwiseWeightGradRows(g, x, gy);
+    if (fast) return fast;
     const { slices, rowsPerSlice } = sliceRows(rows, g.o);
     const partial = allocate([g.o * g.kh * g.kw * slices]);
     const total = g.o * slices;
@@ -362,6 +364,44 @@ export function convWeightGrad(g: ConvGeometry, x: Tensor, gy: Tensor): Tensor {
     grid1d(total, CONV_WG),
   );
   return finishSlices(partial, slices, wShape);
+}
+
+/**
+ * Depthwise weight gradient on the row-walking kernel (depthwise_wgrad_rows) where it applies: dilation 1,
+ * stride 1 or 2, 4-aligned source rows, non-negative padding, output planes of at least 64. Null otherwise.
+ */
+function depthwiseWeightGradRows(g: ConvGeometry, x: Tensor, gy: Tensor): Tensor | null {
+  const [sy, sx] = g.stride;
+  const [padTop, padLeft] = [g.padding[0], g.padding[2]];
+  const strideOk = (s: number) => s === 1 || s === 2;
+  if (g.dilation[0] !== 1 || g.dilation[1] !== 1 || !strideOk(sy) || !strideOk(sx) || g.w % 4 !== 0 || padTop < 0 || padLeft < 0) return null;
+  // Planes under 64 outputs leave fewer items per channel than a workgroup has lanes: the general kernel wins.
+  if (g.oh * g.ow < 64) return null;
+  const cols = sx === 1 ? 8 : 4;
+  const colItems = Math.ceil(g.ow / cols);
+  // As in the forward: whole output planes per item unless that leaves too few invocations.
+  let rowBlock = g.oh;
+  while (rowBlock >= 16 && g.n * g.o * colItems * Math.ceil(g.oh / rowBlock) < DEPTHWISE_FWD_TARGET_INVOCATIONS) {
+    rowBlock = Math.ceil(rowBlock / 2);
+  }
+  const rowItems = Math.ceil(g.oh / rowBlock);
+  const items = g.n * colItems * rowItems;
+  const wg = [64, 32, 16, 8].find((s) => items / (Math.ceil(items / s) * s) >= 7 / 8) ?? 8;
+  const groupsPerChannel = Math.ceil(items / wg);
+  const partial = allocate([g.o * g.kh * g.kw * items]);
+  const kernel = depthwiseWeightGradRowsKernels.get({
+    kh: g.kh, kw: g.kw, sy, sx, cols, lead: 4 * Math.ceil(padLeft / 4) - padLeft, wg, vec4Gy: g.ow % 4 === 0,
+  });
+  kernel.run(
+    { x: x.storage, gy: gy.storage, partial: partial.storage },
+    {
+      batch: g.n, channels: g.o, out_div: g.o / g.c, src_channels: g.c, groups_per_channel: groupsPerChannel, items,
+      src_h: g.h, src_w4: g.w / 4, out_h: g.oh, out_w: g.ow, col_items: colItems, row_items: rowItems, row_block: rowBlock,
+      pad_top: padTop, pad_left4: Math.ceil(padLeft / 4),
+    },
+    grid1d(g.o * groupsPerChannel, 1),
+  );
+  return finishSlices(partial, items, [g.o, 1, g.kh, g.kw]);
 }
 
 /** dw [O, C] = sum over n of dy[n] [O, P] · x[n]ᵀ [P, C]: one matmul summing over images, x read transposed in place. */
