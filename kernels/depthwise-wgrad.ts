@@ -9,6 +9,7 @@
 import { KernelFamily } from '../engine/kernel.ts';
 import { LINEAR_ID } from './prelude.ts';
 import { CONV_COLS, CONV_WG, sourceAxis } from './conv2d.ts';
+import { channelItems, windowMasks, type RowWalkVariant } from './depthwise.ts';
 
 export interface DepthwiseWeightGradVariant {
   kh: number;
@@ -96,20 +97,13 @@ export const depthwiseWeightGradKernels = new KernelFamily<DepthwiseWeightGradVa
  * `depthwise_wgrad_rows`: the common case (dilation 1, stride 1 or 2, source rows a multiple of 4 wide,
  * non-negative padding, output planes of at least 64 pixels) as in depthwise-fwd: one channel per workgroup,
  * each invocation a strip of COLS output columns (8 at stride 1, 4 at stride 2) over a block of output rows
- * of one image. (Smaller planes leave too few items per channel to fill a workgroup: the kernel above wins.) Per output row it
- * loads the strip's dy values (vec4s when the output width is a multiple of 4) and, for each kernel row, the
+ * of one image (smaller planes leave too few items per channel to fill a workgroup: the kernel above wins).
+ * Per output row it loads the strip's dy values (vec4s when the output width is a multiple of 4) and, for each kernel row, the
  * source row's window as aligned vec4s (one mask per vec4), and adds dy · x into the KH x KW taps. It writes
  * partial[o, tap, item]; the caller sums the items. Window: source column ox0*SX - pad_left + t sits at lane
  * LEAD + t of the window starting at vec4 q0 = ox0*SX/4 - ceil(pad_left/4), LEAD = 4*ceil(pad_left/4) - pad_left.
  */
-export interface DepthwiseWeightGradRowsVariant {
-  kh: number;
-  kw: number;
-  sy: number;
-  sx: number;
-  cols: number;
-  lead: number;
-  wg: number;
+export interface DepthwiseWeightGradRowsVariant extends RowWalkVariant {
   /** Output rows a multiple of 4 wide: dy read as vec4s. */
   vec4Gy: boolean;
 }
@@ -121,9 +115,7 @@ function rowsSource(v: DepthwiseWeightGradRowsVariant): string {
   const kys = range(v.kh);
   const kxs = range(v.kw);
   const cols = range(v.cols);
-  const masks = range(nv)
-    .map((q) => `let qx${q} = q0 + ${q}; let okx${q} = qx${q} >= 0 && qx${q} < i32(p.src_w4); let ix${q} = select(0u, u32(qx${q}), okx${q});`)
-    .join('\n  ');
+  const masks = windowMasks(nv);
   const dy = v.vec4Gy
     ? range(v.cols / 4)
         .map((h) => `let gv${h} = select(vec4<f32>(), gy[(grow + ox0) / 4u + ${h}u], ox0 + ${4 * h}u < p.out_w); ${range(4).map((c) => `let g${4 * h + c} = gv${h}.${LANES[c]};`).join(' ')}`)
@@ -161,19 +153,7 @@ struct Params {
 @compute @workgroup_size(${v.wg})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lidx: u32) {
-  // Workgroup-uniform: the channel. No early return: dead invocations (past the channel's items) run on
-  // clamped indices and skip their stores.
-  let group = wid.x + wid.y * nwg.x;
-  let o = min(group / p.groups_per_channel, p.channels - 1u);
-  let item = (group % p.groups_per_channel) * ${v.wg}u + lidx;
-  let live = item < p.items && group < p.channels * p.groups_per_channel;
-  let at = min(item, p.items - 1u);
-  let col = at % p.col_items;
-  let rest = at / p.col_items;
-  let oy0 = (rest % p.row_items) * p.row_block;
-  let n = min(rest / p.row_items, p.batch - 1u);
-  let ox0 = col * ${v.cols}u;
-  let q0 = i32(col * ${(v.cols * v.sx) / 4}u) - p.pad_left4;
+  ${channelItems(v)}
   let x_c = (n * p.src_channels + o / p.out_div) * p.src_h * p.src_w4;
   let g_c = (n * p.channels + o) * p.out_h * p.out_w;
   ${masks}

@@ -144,7 +144,8 @@ export const depthwiseKernels = new KernelFamily<DepthwiseVariant>(
  * row: one mask per vec4. Rows: at step t, source row (oy0 + t)*SY - pad_top + e (e < SY)
  * feeds slot a through kernel row ky = e + SY*(A-1-a).
  */
-export interface DepthwiseForwardVariant {
+/** The key shared by the row-walking kernels: kernel size, stride, strip width, window lead, workgroup size. */
+export interface RowWalkVariant {
   kh: number;
   kw: number;
   sy: number;
@@ -152,6 +153,9 @@ export interface DepthwiseForwardVariant {
   cols: number;
   lead: number;
   wg: number;
+}
+
+export interface DepthwiseForwardVariant extends RowWalkVariant {
   /** Output rows a multiple of 4 wide: write vec4s. */
   vec4Out: boolean;
 }
@@ -162,6 +166,33 @@ const LANES = ['x', 'y', 'z', 'w'];
 const forwardVectors = (v: Pick<DepthwiseForwardVariant, 'cols' | 'sx' | 'kw' | 'lead'>): number =>
   Math.ceil((v.lead + (v.cols - 1) * v.sx + v.kw) / 4);
 
+/**
+ * WGSL of the row-walking kernels (depthwise-fwd, depthwise_wgrad_rows): one channel `o` per workgroup (so
+ * what depends on the channel alone is a workgroup-uniform load), invocation `item` of the channel a strip
+ * of COLS output columns (from ox0) over the output rows from oy0 of image n; q0 is the strip's first
+ * source vec4. Dead invocations (past the channel's items) run on clamped indices; `live` guards stores.
+ */
+export function channelItems(v: { wg: number; cols: number; sx: number }): string {
+  return /* wgsl */ `let group = wid.x + wid.y * nwg.x;
+  let o = min(group / p.groups_per_channel, p.channels - 1u);
+  let item = (group % p.groups_per_channel) * ${v.wg}u + lidx;
+  let live = item < p.items && group < p.channels * p.groups_per_channel;
+  let at = min(item, p.items - 1u);
+  let col = at % p.col_items;
+  let rest = at / p.col_items;
+  let oy0 = (rest % p.row_items) * p.row_block;
+  let n = min(rest / p.row_items, p.batch - 1u);
+  let ox0 = col * ${v.cols}u;
+  let q0 = i32(col * ${(v.cols * v.sx) / 4}u) - p.pad_left4;`;
+}
+
+/** WGSL: the strip's nv source vec4s from q0, each wholly inside or outside the 4-aligned row (okx, clamped ix). */
+export function windowMasks(nv: number): string {
+  return range(nv)
+    .map((q) => `let qx${q} = q0 + ${q}; let okx${q} = qx${q} >= 0 && qx${q} < i32(p.src_w4); let ix${q} = select(0u, u32(qx${q}), okx${q});`)
+    .join('\n  ');
+}
+
 function forwardSource(v: DepthwiseForwardVariant): string {
   const nv = forwardVectors(v);
   const slots = Math.ceil(v.kh / v.sy);
@@ -170,9 +201,7 @@ function forwardSource(v: DepthwiseForwardVariant): string {
   const weights = range(v.kh)
     .map((ky) => range(v.kw).map((kx) => `let w${ky}_${kx} = w[wbase + select(${ky * v.kw + kx}u, ${kk - 1 - ky * v.kw - kx}u, p.w_flip != 0u)];`).join(' '))
     .join('\n  ');
-  const masks = range(nv)
-    .map((q) => `let qx${q} = q0 + ${q}; let okx${q} = qx${q} >= 0 && qx${q} < i32(p.src_w4); let ix${q} = select(0u, u32(qx${q}), okx${q});`)
-    .join('\n  ');
+  const masks = windowMasks(nv);
   // Per step, SY source rows; each feeds the slots whose kernel row it is. The multiply-adds go accumulator by
   // accumulator (KW in a row), which keeps spills of the A x COLS accumulators down.
   const sourceRows = range(v.sy)
@@ -224,16 +253,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         @builtin(local_invocation_index) lidx: u32) {
   // Workgroup-uniform: the channel, its weights and bias, the step count. No early return: dead invocations
   // (past the channel's items) run on clamped indices and skip their stores.
-  let group = wid.x + wid.y * nwg.x;
-  let o = min(group / p.groups_per_channel, p.channels - 1u);
-  let item = (group % p.groups_per_channel) * ${v.wg}u + lidx;
-  let live = item < p.items && group < p.channels * p.groups_per_channel;
-  let col = item % p.col_items;
-  let rest = item / p.col_items;
-  let oy0 = (rest % p.row_items) * p.row_block;
-  let n = min(rest / p.row_items, p.batch - 1u);
-  let ox0 = col * ${v.cols}u;
-  let q0 = i32(col * ${(v.cols * v.sx) / 4}u) - p.pad_left4;
+  ${channelItems(v)}
   let y0 = i32(oy0 * ${v.sy}u) - p.pad_top;
   let src_c = (n * p.src_channels + o / p.out_div) * p.src_h * p.src_w4;
   let wbase = o * p.w_out;

@@ -142,25 +142,32 @@ function depthwiseForwardWeights(g: ConvGeometry, p: DepthwisePass): 'forward' |
 /** Invocations the row-walking kernel aims for before it splits the output rows into blocks. */
 const DEPTHWISE_FWD_TARGET_INVOCATIONS = 512;
 
+/**
+ * Work split of the row-walking kernels: items (strips of `cols` output columns over a block of rows of one
+ * image) per channel, and one workgroup per (channel, run of items).
+ */
+function rowWalkLayout(batch: number, channels: number, outH: number, outW: number, cols: number) {
+  const colItems = Math.ceil(outW / cols);
+  // Whole planes per strip unless that leaves too few invocations to fill the threads; blocks stay at
+  // least 8 rows (the forward's first A - 1 steps per block only warm its accumulators).
+  let rowBlock = outH;
+  while (rowBlock >= 16 && batch * channels * colItems * Math.ceil(outH / rowBlock) < DEPTHWISE_FWD_TARGET_INVOCATIONS) {
+    rowBlock = Math.ceil(rowBlock / 2);
+  }
+  const rowItems = Math.ceil(outH / rowBlock);
+  const items = batch * colItems * rowItems;
+  // The largest workgroup that idles at most 1/8 of its invocations.
+  const wg = [64, 32, 16, 8].find((s) => items / (Math.ceil(items / s) * s) >= 7 / 8) ?? 8;
+  return { colItems, rowBlock, rowItems, items, wg, groupsPerChannel: Math.ceil(items / wg) };
+}
+
 function runDepthwiseForward(g: ConvGeometry, p: DepthwisePass, w: Tensor, bias: Tensor | null, out: Tensor, flip: boolean): void {
   const [sy, sx] = p.stride;
   // 8 columns per strip at stride 1 (4 vec4s per source row for k <= 7); 4 at stride 2, where 8 would hold
   // twice the source lanes live and measured slower.
   const cols = sx === 1 ? 8 : 4;
   const slots = Math.ceil(g.kh / sy);
-  const colItems = Math.ceil(p.outW / cols);
-  const strips = g.n * p.channels * colItems;
-  // Whole planes per strip unless that leaves too few invocations to fill the threads; a block's first
-  // A - 1 steps only warm the accumulators, so blocks stay at least 8 rows.
-  let rowBlock = p.outH;
-  while (rowBlock >= 16 && strips * Math.ceil(p.outH / rowBlock) < DEPTHWISE_FWD_TARGET_INVOCATIONS) {
-    rowBlock = Math.ceil(rowBlock / 2);
-  }
-  const rowItems = Math.ceil(p.outH / rowBlock);
-  const items = g.n * colItems * rowItems;
-  // One workgroup per (channel, run of items): the largest size that idles at most 1/8 of its invocations.
-  const wg = [64, 32, 16, 8].find((s) => items / (Math.ceil(items / s) * s) >= 7 / 8) ?? 8;
-  const groupsPerChannel = Math.ceil(items / wg);
+  const { colItems, rowBlock, rowItems, items, wg, groupsPerChannel } = rowWalkLayout(g.n, p.channels, p.outH, p.outW, cols);
   const padLeft = p.pad[1];
   const kernel = depthwiseForwardKernels.get({
     kh: g.kh, kw: g.kw, sy, sx, cols, lead: 4 * Math.ceil(padLeft / 4) - padLeft, wg, vec4Out: p.outW % 4 === 0,
@@ -378,16 +385,7 @@ function depthwiseWeightGradRows(g: ConvGeometry, x: Tensor, gy: Tensor): Tensor
   // Planes under 64 outputs leave fewer items per channel than a workgroup has lanes: the general kernel wins.
   if (g.oh * g.ow < 64) return null;
   const cols = sx === 1 ? 8 : 4;
-  const colItems = Math.ceil(g.ow / cols);
-  // As in the forward: whole output planes per item unless that leaves too few invocations.
-  let rowBlock = g.oh;
-  while (rowBlock >= 16 && g.n * g.o * colItems * Math.ceil(g.oh / rowBlock) < DEPTHWISE_FWD_TARGET_INVOCATIONS) {
-    rowBlock = Math.ceil(rowBlock / 2);
-  }
-  const rowItems = Math.ceil(g.oh / rowBlock);
-  const items = g.n * colItems * rowItems;
-  const wg = [64, 32, 16, 8].find((s) => items / (Math.ceil(items / s) * s) >= 7 / 8) ?? 8;
-  const groupsPerChannel = Math.ceil(items / wg);
+  const { colItems, rowBlock, rowItems, items, wg, groupsPerChannel } = rowWalkLayout(g.n, g.o, g.oh, g.ow, cols);
   const partial = allocate([g.o * g.kh * g.kw * items]);
   const kernel = depthwiseWeightGradRowsKernels.get({
     kh: g.kh, kw: g.kw, sy, sx, cols, lead: 4 * Math.ceil(padLeft / 4) - padLeft, wg, vec4Gy: g.ow % 4 === 0,
