@@ -17,9 +17,9 @@ const gpus: Record<Kind, (x: Tensor, axes: Axes, keepdim: boolean) => Tensor> = 
 const size = (s: readonly number[]) => s.reduce((p, d) => p * d, 1);
 const small = { maxRank: 4, maxDim: 7, maxSize: 120 };
 
-// The kernel sums 64 strided partial sums of n/64 terms each, then a tree: random rounding leaves an error
-// of about 0.2 eps * s * n / 8 for n terms of magnitude s, under f32Tolerance(n, s)'s 32 sqrt(n) eps s
-// for any n below 2^20. A mean divides both the error and the scale by n. max/min/gradients are exact
+// The kernels sum serially within chunks of at most 1024 terms, then sum the chunk partials the same way
+// (engine/ops/reduce.ts reduceBlock): random rounding leaves an error of about eps * s * sqrt(n) times a
+// small factor for n terms of magnitude s, under f32Tolerance(n, s)'s 32 sqrt(n) eps s. A mean divides both the error and the scale by n. max/min/gradients are exact
 // up to one rounding.
 function reduceTolerance(kind: Kind, x: RefTensor, count: number): Tolerance {
   let scale = 1e-30;
@@ -152,7 +152,7 @@ describe('sizes just past 2^16 elements', () => {
     }
   });
 
-  it('more rows than 65535 workgroups (a 2-D grid of one workgroup per row)', async () => {
+  it('65537 rows of 64 (one invocation per row, a single pass)', async () => {
     const shape = [65537, 64];
     const x = ref(shape, Array.from({ length: size(shape) }, (_, i) => ((i * 7919) % 1000) / 250 - 2));
     await checkOp({
@@ -162,5 +162,100 @@ describe('sizes just past 2^16 elements', () => {
       tol: reduceTolerance('sum', x, 64),
       gradTol: f32Tolerance(),
     });
+  });
+});
+
+describe('long axes: chunked partial passes (columns of 4, rows), any layout of runs', () => {
+  const kinds = fc.constantFrom<Kind>('sum', 'mean', 'max', 'min');
+
+  it('leading, middle, trailing and several axes match the reference past one chunk (odd widths)', async () => {
+    // [outer, len, inner(, tail)]: len beyond a 64-row column chunk, inner not a multiple of 4.
+    const gen = fc
+      .record({
+        dims: fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 60, max: 700 }), fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 5 })),
+        rank: fc.constantFrom(3, 4),
+        kind: kinds,
+        keepdim: fc.boolean(),
+      })
+      .chain(({ dims, rank, kind, keepdim }) => {
+        const shape = dims.slice(0, rank);
+        return fc.record({
+          shape: fc.constant(shape),
+          kind: fc.constant(kind),
+          keepdim: fc.constant(keepdim),
+          axes: fc.oneof(fc.constantFrom<number[]>([1], [0, 2], rank === 4 ? [0, 2, 3] : [0, 1]), arb.axesOf(rank)),
+          values: (kind === 'max' || kind === 'min' ? tied(size(shape)) : arb.values(size(shape))) as fc.Arbitrary<ArrayLike<number>>,
+        });
+      });
+    await fc.assert(
+      fc.asyncProperty(gen, async ({ shape, kind, keepdim, axes, values }) => {
+        const x = ref(shape, values);
+        await checkOp({
+          ref: refs[kind](axes, keepdim),
+          inputs: [x],
+          gpu: ([t]) => gpus[kind](t, axes, keepdim),
+          tol: reduceTolerance(kind, x, reducedCount(shape, axes)),
+          gradTol: f32Tolerance(),
+        });
+      }),
+      { numRuns: 12 },
+    );
+  });
+
+  it('a contiguous view at an offset (a slice) is reduced in place, every layout', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 300 }), fc.integer({ min: 1, max: 11 }), kinds,
+        fc.constantFrom<number[]>([0], [1], [0, 1]),
+        async (skip, rows, cols, kind, axes) => {
+          const all = Array.from({ length: (rows + skip) * cols }, (_, i) => ((i * 37) % 101) / 25 - 2);
+          const t = E.fromArray(all, [rows + skip, cols]);
+          const view = E.slice(t, [skip, 0], [rows + skip, cols]);
+          const r = gpus[kind](view, axes, false);
+          const got = await r.toArray();
+          r.dispose();
+          const x = ref([rows, cols], all.slice(skip * cols));
+          const want = refs[kind](axes, false).forward([x]);
+          const tol = reduceTolerance(kind, x, reducedCount([rows, cols], axes));
+          expect(got.length).toBe(want.data.length);
+          want.data.forEach((w, i) => expect(Math.abs(got[i] - w)).toBeLessThanOrEqual(tol.atol + tol.rtol * Math.abs(w)));
+          view.dispose();
+          t.dispose();
+        },
+      ),
+      { numRuns: 15 },
+    );
+  });
+
+  it('bias gradients: [N, C, H, W] over (0, 2, 3) and [B, F] over 0, long enough for partials', async () => {
+    const cases: [Kind, number[], number[]][] = [
+      ['sum', [3, 5, 23, 29], [0, 2, 3]],
+      ['sum', [1000, 13], [0]],
+      ['mean', [2, 700, 6], [0, 1]],
+      ['max', [3, 7, 300], [0, 2]],
+    ];
+    for (const [kind, shape, axes] of cases) {
+      const x = ref(shape, fc.sample((kind === 'max' ? tied(size(shape)) : arb.values(size(shape))) as fc.Arbitrary<ArrayLike<number>>, { numRuns: 1, seed: 7 })[0]);
+      await checkOp({
+        ref: refs[kind](axes, true),
+        inputs: [x],
+        gpu: ([t]) => gpus[kind](t, axes, true),
+        tol: reduceTolerance(kind, x, reducedCount(shape, axes)),
+        gradTol: f32Tolerance(),
+      });
+    }
+  });
+
+  it('more than 65535 workgroups of outputs (a 2-D grid): a size-1 axis of 2^24 + 256 rows', async () => {
+    const n = 65537 * 256;
+    const t = E.fromArray(Float32Array.from({ length: n }, (_, i) => (i % 1000) - 500), [n, 1]);
+    const out = E.sum(t, 1);
+    const got = await out.toArray();
+    expect(got.length).toBe(n);
+    let bad = -1;
+    for (let i = 0; i < n && bad < 0; i++) if (got[i] !== (i % 1000) - 500) bad = i;
+    expect(bad).toBe(-1);
+    out.dispose();
+    t.dispose();
   });
 });

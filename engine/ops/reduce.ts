@@ -2,27 +2,48 @@
 import { apply, type FunctionDef } from '../autograd.ts';
 import { grid1d } from '../kernel.ts';
 import { shapeString, sizeOf } from '../host.ts';
+import type { Storage } from '../device/buffers.ts';
 import { allocate, Tensor } from '../tensor.ts';
-import { reduceKernels, reduceMiddleKernels, type ReduceOp } from '../../kernels/reduce.ts';
-import { perRowVariant } from '../../kernels/softmax.ts';
-import { runtime } from '../runtime.ts';
+import { reduceKernels, type ReduceOp } from '../../kernels/reduce.ts';
 import { WG } from '../../kernels/prelude.ts';
-import { contiguous, expand, normaliseAxis, permute, registerSumToShape, reshape } from './movement.ts';
+import { dense, expand, normaliseAxis, registerSumToShape, reshape } from './movement.ts';
 import { map } from './map.ts';
 
-/** Reduces the last axis of a [rows, cols] view of x (x contiguous). */
-function reduceRows(x: Tensor, rows: number, cols: number, op: ReduceOp, scale: number): Tensor {
-  const out = allocate([rows]);
-  // On a software adapter workgroup barriers cost far more than a serial loop: one thread per row wins
-  // unless the rows are few and very long (measured: [4096, 64] 1.7 ms per thread vs 52 ms per workgroup).
-  const perRow = perRowVariant(rows, cols, runtime().ctx.isSoftware);
-  const kernel = reduceKernels.get({ op, perRow });
-  kernel.run(
-    { x: x.storage, out: out.storage },
-    { rows, cols, offset: x.offset, scale },
-    perRow === 'workgroup' ? grid1d(rows, 1) : grid1d(rows, WG),
+// Chunk sizes for the reduction passes (kernels/reduce.ts): a pass splits the reduced axis into chunks of
+// at least MIN_* elements until about TARGET_* invocations have work, and the partials are reduced again.
+// Fewer invocations would leave cores idle on long axes; more would only add partials and passes.
+const TARGET_COLUMN_INVOCATIONS = 4096;
+const TARGET_ROW_INVOCATIONS = 1024;
+const MIN_COLUMN_CHUNK = 64;
+const MIN_ROW_CHUNK = 256;
+// A serial f32 sum's error grows with its length: no chunk is longer than this, whatever the parallelism.
+const MAX_CHUNK = 1024;
+
+/**
+ * Reduces the middle axis of a contiguous [outer, len, inner] view of `x` (elements from `offset`) into a
+ * new [outer * inner] tensor times `scale`: one pass when the axis is short or the outputs many, else a pass
+ * of partials over chunks of the axis, reduced in turn.
+ */
+function reduceBlock(x: Storage, offset: number, outer: number, len: number, inner: number, op: ReduceOp, scale: number): Tensor {
+  const layout = inner === 1 ? 'rows' : 'columns';
+  const items = inner === 1 ? outer : outer * Math.ceil(inner / 4);
+  const minChunk = inner === 1 ? MIN_ROW_CHUNK : MIN_COLUMN_CHUNK;
+  const target = inner === 1 ? TARGET_ROW_INVOCATIONS : TARGET_COLUMN_INVOCATIONS;
+  const chunks = Math.max(1, Math.ceil(len / MAX_CHUNK), Math.min(Math.ceil(len / minChunk), Math.ceil(target / Math.max(1, items))));
+  const chunk = Math.max(1, Math.ceil(len / chunks));
+  const out = allocate([chunks * outer * inner]);
+  reduceKernels.get({ op, layout }).run(
+    { x, out: out.storage },
+    { outer, len, inner, offset, chunk, chunks, scale: chunks === 1 ? scale : 1 },
+    grid1d(items * chunks, WG),
   );
-  return out;
+  if (chunks === 1) return out;
+  // Partials are [chunks, outer, inner] (columns) or [outer, chunks] (rows).
+  const next = inner === 1
+    ? reduceBlock(out.storage, 0, outer, chunks, 1, op, scale)
+    : reduceBlock(out.storage, 0, 1, chunks, outer * inner, op, scale);
+  out.dispose();
+  return next;
 }
 
 function normaliseAxes(op: string, x: Tensor, axes?: number | readonly number[]): number[] {
@@ -42,52 +63,69 @@ function keptShape(shape: readonly number[], axes: readonly number[], keepdim: b
   return keepdim ? shape.map((d, i) => (axes.includes(i) ? 1 : d)) : shape.filter((_, i) => !axes.includes(i));
 }
 
-/** Raw reduction without autograd: moves reduced axes last, then reduces rows. */
+/**
+ * The shape as alternating runs of kept and reduced axes, size-1 axes dropped and neighbours of one kind
+ * merged: [8, 64, 56, 56] over (0, 2, 3) is [{8, reduced}, {64, kept}, {3136, reduced}].
+ */
+function runsOf(shape: readonly number[], axes: readonly number[]): { size: number; reduced: boolean }[] {
+  const runs: { size: number; reduced: boolean }[] = [];
+  shape.forEach((d, i) => {
+    if (d === 1) return;
+    const reduced = axes.includes(i);
+    const last = runs[runs.length - 1];
+    if (last && last.reduced === reduced) last.size *= d;
+    else runs.push({ size: d, reduced });
+  });
+  return runs;
+}
+
+/**
+ * Raw reduction without autograd. A dense x (or a dense copy) is reduced in place, one run of reduced
+ * axes at a time from the last (each pass shrinks the data), with nothing transposed.
+ */
 function reduceRaw(x: Tensor, axes: number[], keepdim: boolean, op: ReduceOp, mean: boolean): Tensor {
-  const kept = x.shape.map((_, i) => i).filter((i) => !axes.includes(i));
-  const rows = sizeOf(kept.map((i) => x.shape[i]));
+  const rows = sizeOf(x.shape.filter((_, i) => !axes.includes(i)));
   const cols = sizeOf(axes.map((i) => x.shape[i]));
   // max/min of nothing has no value, and a mean of nothing would be 0/0 (NaN we cannot rely on in WGSL).
   if (cols === 0 && rows > 0 && (op !== 'sum' || mean)) {
     throw new Error(`${mean ? 'mean' : op}: cannot reduce over an empty axis of ${shapeString(x.shape)}`);
   }
-  const block = x.isContiguous() ? reducedBlock(x.shape, axes) : null;
-  if (block) {
-    const out = allocate([block.outer * block.inner]);
-    reduceMiddleKernels.get({ op }).run(
+  const scale = mean ? 1 / cols : 1;
+  const shape = keptShape(x.shape, axes, keepdim);
+  let out: Tensor;
+  if (rows === 0 || cols === 0) {
+    // Nothing to read: a sum over an empty axis writes zeros; an empty output needs no pass.
+    out = allocate([rows]);
+    if (rows > 0) reduceKernels.get({ op, layout: 'rows' }).run(
       { x: x.storage, out: out.storage },
-      { outer: block.outer, len: block.len, inner: block.inner, offset: x.offset, scale: mean ? 1 / cols : 1 },
-      grid1d(block.outer * block.inner, WG),
+      { outer: rows, len: 0, inner: 1, offset: 0, chunk: 1, chunks: 1, scale: 1 },
+      grid1d(rows, WG),
     );
-    const shaped = reshape(out, keptShape(x.shape, axes, keepdim));
-    out.dispose();
-    return shaped;
+  } else {
+    // The kernels take an offset, so only a non-contiguous view needs a dense copy.
+    const xd = x.isContiguous() ? x : dense(x);
+    const runs = runsOf(x.shape, axes);
+    // Reducing only size-1 axes still makes a new tensor: a pass over runs of length 1 copies x.
+    if (!runs.some((r) => r.reduced)) runs.push({ size: 1, reduced: true });
+    let cur = xd;
+    while (runs.some((r) => r.reduced)) {
+      const j = runs.map((r) => r.reduced).lastIndexOf(true);
+      const outer = sizeOf(runs.slice(0, j).map((r) => r.size));
+      const len = runs[j].size;
+      const inner = sizeOf(runs.slice(j + 1).map((r) => r.size));
+      runs.splice(j, 1);
+      // The kept runs on either side of the removed one are now neighbours.
+      if (j > 0 && j < runs.length) runs.splice(j - 1, 2, { size: runs[j - 1].size * runs[j].size, reduced: false });
+      const last = !runs.some((r) => r.reduced);
+      const next = reduceBlock(cur.storage, cur.offset, outer, len, inner, op, last ? scale : 1);
+      if (cur !== x) cur.dispose();
+      cur = next;
+    }
+    out = cur;
   }
-  const moved = permute(x, [...kept, ...axes]);
-  const dense = contiguous(moved);
-  const out = reduceRows(dense, rows, cols, op, mean ? 1 / cols : 1);
-  moved.dispose();
-  dense.dispose();
-  const shaped = reshape(out, keptShape(x.shape, axes, keepdim));
+  const shaped = reshape(out, shape);
   out.dispose();
   return shaped;
-}
-
-/**
- * When the reduced axes (ignoring size-1 axes) are one consecutive block that does not end the shape, a
- * contiguous x reads as [outer, len, inner] and reduces in place; trailing blocks (inner 1) are left to the
- * row kernels, which handle long rows better.
- */
-function reducedBlock(shape: readonly number[], axes: readonly number[]): { outer: number; len: number; inner: number } | null {
-  const big = shape.map((d, i) => i).filter((i) => shape[i] > 1);
-  const reduced = big.filter((i) => axes.includes(i));
-  if (!reduced.length) return null;
-  const first = big.indexOf(reduced[0]);
-  if (big.slice(first, first + reduced.length).some((i, k) => i !== reduced[k])) return null;
-  const lastAxis = reduced[reduced.length - 1];
-  const inner = sizeOf(shape.slice(lastAxis + 1));
-  if (inner === 1) return null;
-  return { outer: sizeOf(shape.slice(0, reduced[0])), len: sizeOf(reduced.map((i) => shape[i])), inner };
 }
 
 interface ReduceAttrs {
