@@ -2,27 +2,35 @@
 // spilling every invocation's state, so one workgroup per channel with a shared-memory tree was 2-50x
 // slower than these plain loops).
 //
-// x is viewed as [N, C, S] with S = H·W, read as vec4s when H·W is a multiple of 4 (S then counts vec4s).
-// Every pass but the finalizes splits a channel's elements across P threads: thread t of channel c visits
-// s = t, t+P, ... for every image n, so neighbouring threads read neighbouring addresses, and the channel's
-// coefficients are loaded once per thread (a thread per element would divide to find its channel, and
-// lavapipe emulates vector integer division lane by lane).
+// x is viewed as N·C rows of S = H·W values, read as vec4s when H·W is a multiple of 4 (S then counts
+// vec4s); row n·C + c is image n's channel c. Every pass but the finalizes gives thread (g, c, t) the
+// elements s = t, t+P, ... of the rows of channel c in images g·B .. g·B + B - 1 (a flat loop per row,
+// unrolled by two for independent loads): neighbouring threads read neighbouring addresses, and the
+// channel's coefficients are loaded once per thread (a thread per element would divide to find its
+// channel, and lavapipe emulates integer division lane by lane). rowSplit picks P and B: few, fat
+// threads, at most 8 a row, so that each of lavapipe's 8-lane SIMD groups sweeps a row front to back.
+// A channel's partials are the G·P at (g·C + c)·P + t, G = ceil(N / B).
 //
-// Forward (batch statistics), three dispatches:
-//   bn_stats_partial   thread (c, t): Welford (count, mean, M2) over its elements. Welford rather than
-//                      sums of x and x²: E[x²] - E[x]² cancels catastrophically when |mean| >> std.
-//   bn_stats_finalize  thread c: Chan-merges its P partials into mean and biased variance, updates the
+// Forward (batch statistics), three dispatches (two with the finalize fused, see below):
+//   bn_stats_partial   thread (g, c, t): (count, mean - shift, M2, shift) over its elements from sums of
+//                      x - shift and its square, shift = the thread's first value (plain sums of x and x²
+//                      would cancel catastrophically in E[x²] - E[x]² when |mean| >> std).
+//   bn_stats_finalize  thread c: Chan-merges its G·P partials into mean and biased variance, updates the
 //                      running buffers (unbiased variance), writes coeff[c] = (scale, shift, mean, invstd)
 //                      with scale = weight·invstd, shift = bias - mean·scale. In eval mode (running
 //                      statistics) only this pass and the next run, reading the running buffers.
-//   bn_apply           thread (c, t): y = clamp(x·scale + shift) (ReLU6 fused, or no clamp).
-// Backward, three dispatches (g' = g masked by the fused ReLU6, recomputed from x and coeff):
-//   bn_grad_partial    thread (c, t): sums of g' and g'·(x - mean).
+//   bn_apply           thread (g, c, t): y = clamp(x·scale + shift) (ReLU6 fused, or no clamp).
+// Backward, three dispatches (two fused; g' = g masked by the fused ReLU6, recomputed from x and coeff):
+//   bn_grad_partial    thread (g, c, t): sums of g' and g'·(x - mean).
 //   bn_grad_finalize   thread c: dbias = Σg', dweight = invstd·Σg'(x - mean); with batch statistics
 //                      dx = scale·(g' - mean(g') - xhat·mean(g'·xhat)) is linear in g' and x per channel:
 //                      dx = scale·g' + b·x + d, b = -scale·invstd²·Σg'(x-mean)/count,
 //                      d = -scale·Σg'/count - b·mean. Writes dcoeff[c] = (scale, shift, b, d).
-//   bn_input_grad      thread (c, t): dx = scale·g' + b·x + d.
+//   bn_input_grad      thread (g, c, t): dx = scale·g' + b·x + d.
+// With at most BN_FUSE_PARTIALS partials a channel (small maps, where a dispatch costs as much as the
+// work), and always in eval, each finalize is fused into the element pass after it: every thread merges
+// its channel's few partials itself and one thread a channel (g = t = 0) writes what the finalize would
+// (running buffers and coeff, or dweight and dbias).
 // Index math is u32: (n·C + c)·S + s < 2^32 for any tensor a storage binding can hold.
 import { KernelFamily } from '../engine/kernel.ts';
 import { LINEAR_ID } from './prelude.ts';
@@ -44,9 +52,9 @@ fn clamp_bounds(relu6: u32) -> vec2<f32> {
   return select(vec2<f32>(bitcast<f32>(0xff7fffffu), bitcast<f32>(0x7f7fffffu)), vec2<f32>(0.0, 6.0), relu6 != 0u);
 }`;
 
-// The channel loop of the partial passes: thread t of channel c visits s = t, t + P, ... of every image.
-const PARTIAL_HEAD = (vec4: boolean, extraBindings: string, wg: number) => /* wgsl */ `
-struct Params { n: u32, c: u32, s: u32, p: u32, relu6: u32 }
+// The head of the row passes: thread (g, c, t) covers images n0 .. n1 - 1.
+const PARTIAL_HEAD = (vec4: boolean, extraBindings: string, wg: number, extraParams = '') => /* wgsl */ `
+struct Params { n: u32, c: u32, s: u32, p: u32, b: u32, groups: u32, relu6: u32${extraParams} }
 alias T = ${elementType(vec4)};
 @group(0) @binding(0) var<storage, read> x: array<T>;
 ${extraBindings}
@@ -56,9 +64,31 @@ ${RELU6}
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lidx: u32) {
   let id = linear_id(wid, nwg, lidx, ${wg}u);
-  if (id >= params.c * params.p) { return; }
-  let c = id / params.p;
-  let t = id - c * params.p;`;
+  if (id >= params.groups * params.c * params.p) { return; }
+  let gc = id / params.p;
+  let t = id - gc * params.p;
+  let grp = gc / params.c;
+  let c = gc - grp * params.c;
+  let n0 = grp * params.b;
+  let n1 = min(n0 + params.b, params.n);`;
+
+/**
+ * Thread t's loop over its row, s = t, t + P, ..., two elements an iteration: \`body(index, slot)\` is
+ * emitted for slot 'a' and, for the second element of a pair, 'b' (a second set of accumulators keeps
+ * the two loads independent).
+ */
+const ROW_LOOP = (body: (i: string, slot: 'a' | 'b') => string) => /* wgsl */ `
+  for (var n = n0; n < n1; n++) {
+    let base = (n * params.c + c) * params.s;
+    var s = t;
+    for (; s + params.p < params.s; s += 2u * params.p) {
+      ${body('base + s', 'a')}
+      ${body('base + s + params.p', 'b')}
+    }
+    if (s < params.s) {
+      ${body('base + s', 'a')}
+    }
+  }`;
 
 function statsPartialSource({ vec4 }: BatchNormElementVariant): string {
   const bindings = /* wgsl */ `
@@ -71,25 +101,28 @@ fn merge(a: vec3<f32>, b: vec3<f32>) -> vec3<f32> {
   let d = b.y - a.y;
   return vec3<f32>(n, a.y + d * f, a.z + b.z + d * d * a.x * f);
 }`;
-  // The lanes of a vec4 are four Welford streams of equal count, merged at the end.
+  // The lanes of a vec4 are four streams of equal count, each summarised as (count, mean, M2) with its
+  // mean taken relative to lane x's shift, and merged.
   const lanes = vec4
-    ? `merge(merge(vec3<f32>(k, m.x, m2.x), vec3<f32>(k, m.y, m2.y)), merge(vec3<f32>(k, m.z, m2.z), vec3<f32>(k, m.w, m2.w)))`
-    : 'vec3<f32>(k, m, m2)';
+    ? `merge(merge(vec3<f32>(k, mean.x, m2.x), vec3<f32>(k, mean.y, m2.y)), merge(vec3<f32>(k, mean.z, m2.z), vec3<f32>(k, mean.w, m2.w)))`
+    : 'vec3<f32>(k, mean, m2)';
+  // Sums of d = x - shift and d², shifted by the stream's first value (no division per element, which
+  // lavapipe emulates lane by lane). The shift is one of the stream's values, so M2 >= (shift - mean)²
+  // and S2 - S1²/k keeps its error relative to M2, as Welford does, however large |mean| is.
   return /* wgsl */ `${PARTIAL_HEAD(vec4, bindings, BN_PARTIAL_WG)}
-  var k = 0.0;
-  var m = T(0.0);
-  var m2 = T(0.0);
-  for (var n = 0u; n < params.n; n++) {
-    let base = (n * params.c + c) * params.s;
-    for (var s = t; s < params.s; s += params.p) {
-      k += 1.0;
-      let v = x[base + s];
-      let d = v - m;
-      m += d * (1.0 / k);
-      m2 += d * (v - m);
-    }
-  }
-  partial[id] = vec4<f32>(${lanes}, 0.0);
+  let shift = x[(n0 * params.c + c) * params.s + t];
+  var s1a = T(0.0);
+  var s2a = T(0.0);
+  var s1b = T(0.0);
+  var s2b = T(0.0);${ROW_LOOP((i, slot) => `let d${slot} = x[${i}] - shift;
+    s1${slot} += d${slot};
+    s2${slot} += d${slot} * d${slot};`)}
+  let k = f32((n1 - n0) * ((params.s - t + params.p - 1u) / params.p));
+  let s1 = s1a + s1b;
+  let s2 = s2a + s2b;
+  let mean = (shift - T(${vec4 ? 'shift.x' : 'shift'})) + s1 * (1.0 / k);
+  let m2 = max(s2 - s1 * s1 * (1.0 / k), T(0.0));
+  partial[id] = vec4<f32>(${lanes}, ${vec4 ? 'shift.x' : 'shift'});
 }`;
 }
 
@@ -101,32 +134,41 @@ export interface BatchNormFinalizeVariant {
   batch: boolean;
 }
 
-function statsFinalizeSource(v: BatchNormFinalizeVariant): string {
-  const list: [string, string][] = [];
-  if (v.batch) list.push(['partial', 'read']);
-  if (v.affine) list.push(['weight', 'read'], ['bias', 'read']);
-  if (v.running) list.push(['running_mean', 'read_write'], ['running_var', 'read_write']);
-  const decl = list.map(([name, access], i) => {
-    const type = name === 'partial' ? 'vec4<f32>' : 'f32';
-    return `@group(0) @binding(${i}) var<storage, ${access}> ${name}: array<${type}>;`;
-  });
-  decl.push(`@group(0) @binding(${list.length}) var<storage, read_write> coeff: array<vec4<f32>>;`);
-  decl.push(`@group(0) @binding(${list.length + 1}) var<uniform> params: Params;`);
+/** Storage bindings [name, access, element type] that `coefficients` reads and writes. */
+function coefficientBindings(v: BatchNormFinalizeVariant): [string, string, string][] {
+  const list: [string, string, string][] = [];
+  if (v.batch) list.push(['partial', 'read', 'vec4<f32>']);
+  if (v.affine) list.push(['weight', 'read', 'f32'], ['bias', 'read', 'f32']);
+  if (v.running) list.push(['running_mean', 'read_write', 'f32'], ['running_var', 'read_write', 'f32']);
+  return list;
+}
+
+const STATS_PARAMS = ', eps: f32, momentum: f32, unbias: f32, update: u32';
+
+/** WGSL `coefficients(c, leader)`: channel c's (scale, shift, mean, invstd); the leader updates the running buffers. */
+function coefficientsFn(v: BatchNormFinalizeVariant): string {
   const stats = v.batch
     ? /* wgsl */ `
   var acc = vec3<f32>(0.0);
-  for (var t = 0u; t < params.p; t++) {
-    let b = partial[c * params.p + t].xyz;
-    let n = acc.x + b.x;
-    let f = select(0.0, b.x / n, n > 0.0);
-    let d = b.y - acc.y;
-    acc = vec3<f32>(n, acc.y + d * f, acc.z + b.z + d * d * acc.x * f);
+  // Means travel relative to a shift (.w, one of the channel's values) and are merged relative to the
+  // first partial's, so that they keep their bits when |mean| >> std.
+  let origin = partial[c * params.p].w;
+  for (var i = 0u; i < params.groups; i++) {
+    let first = (i * params.c + c) * params.p;
+    for (var t = 0u; t < params.p; t++) {
+      let q = partial[first + t];
+      let b = vec3<f32>(q.x, (q.w - origin) + q.y, q.z);
+      let n = acc.x + b.x;
+      let f = select(0.0, b.x / n, n > 0.0);
+      let d = b.y - acc.y;
+      acc = vec3<f32>(n, acc.y + d * f, acc.z + b.z + d * d * acc.x * f);
+    }
   }
-  let mean = acc.y;
+  let mean = origin + acc.y;
   let variance = acc.z / acc.x;${
     v.running
       ? `
-  if (params.update != 0u) {
+  if (leader && params.update != 0u) {
     running_mean[c] = (1.0 - params.momentum) * running_mean[c] + params.momentum * mean;
     running_var[c] = (1.0 - params.momentum) * running_var[c] + params.momentum * variance * params.unbias;
   }`
@@ -136,34 +178,57 @@ function statsFinalizeSource(v: BatchNormFinalizeVariant): string {
   let mean = running_mean[c];
   let variance = running_var[c];`;
   return /* wgsl */ `
-struct Params { c: u32, p: u32, eps: f32, momentum: f32, unbias: f32, update: u32 }
-${decl.join('\n')}
+fn coefficients(c: u32, leader: bool) -> vec4<f32> {${stats}
+  let invstd = 1.0 / sqrt(variance + params.eps);
+  let scale = invstd * ${v.affine ? 'weight[c]' : '1.0'};
+  return vec4<f32>(scale, ${v.affine ? 'bias[c]' : '0.0'} - mean * scale, mean, invstd);
+}`;
+}
+
+const declare = (list: [string, string, string][], from: number) =>
+  list.map(([name, access, type], i) => `@group(0) @binding(${from + i}) var<storage, ${access}> ${name}: array<${type}>;`).join('\n');
+
+function statsFinalizeSource(v: BatchNormFinalizeVariant): string {
+  const list = coefficientBindings(v);
+  return /* wgsl */ `
+struct Params { groups: u32, c: u32, p: u32${STATS_PARAMS} }
+${declare(list, 0)}
+@group(0) @binding(${list.length}) var<storage, read_write> coeff: array<vec4<f32>>;
+@group(0) @binding(${list.length + 1}) var<uniform> params: Params;
+${coefficientsFn(v)}
 ${LINEAR_ID}
 @compute @workgroup_size(${BN_PARTIAL_WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lidx: u32) {
   let c = linear_id(wid, nwg, lidx, ${BN_PARTIAL_WG}u);
-  if (c >= params.c) { return; }${stats}
-  let invstd = 1.0 / sqrt(variance + params.eps);
-  let scale = invstd * ${v.affine ? 'weight[c]' : '1.0'};
-  coeff[c] = vec4<f32>(scale, ${v.affine ? 'bias[c]' : '0.0'} - mean * scale, mean, invstd);
+  if (c >= params.c) { return; }
+  coeff[c] = coefficients(c, true);
 }`;
 }
 
-function applySource({ vec4 }: BatchNormElementVariant): string {
+export interface BatchNormApplyVariant extends BatchNormElementVariant {
+  /** Compute the coefficients in every thread (bn_stats_finalize fused in), for few partials a channel. */
+  fused?: BatchNormFinalizeVariant;
+}
+
+function applySource({ vec4, fused }: BatchNormApplyVariant): string {
+  const list = fused ? coefficientBindings(fused) : [];
   const bindings = /* wgsl */ `
-@group(0) @binding(1) var<storage, read> coeff: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read_write> y: array<T>;
-@group(0) @binding(3) var<uniform> params: Params;`;
-  return /* wgsl */ `${PARTIAL_HEAD(vec4, bindings, BN_PARTIAL_WG)}
-  let k = coeff[c];
-  let bounds = clamp_bounds(params.relu6);
-  for (var n = 0u; n < params.n; n++) {
-    let base = (n * params.c + c) * params.s;
-    for (var s = t; s < params.s; s += params.p) {
-      y[base + s] = clamp(x[base + s] * k.x + k.y, T(bounds.x), T(bounds.y));
-    }
-  }
+${declare(list, 1)}
+@group(0) @binding(${list.length + 1}) var<storage, ${fused ? 'read_write' : 'read'}> coeff: array<vec4<f32>>;
+@group(0) @binding(${list.length + 2}) var<storage, read_write> y: array<T>;
+@group(0) @binding(${list.length + 3}) var<uniform> params: Params;${fused ? coefficientsFn(fused) : ''}`;
+  // Fused: one thread a channel (the leader) updates the running buffers and saves coeff for backward.
+  const coefficients = fused
+    ? `
+  let leader = grp == 0u && t == 0u;
+  let k = coefficients(c, leader);
+  if (leader) { coeff[c] = k; }`
+    : `
+  let k = coeff[c];`;
+  return /* wgsl */ `${PARTIAL_HEAD(vec4, bindings, BN_PARTIAL_WG, fused ? STATS_PARAMS : '')}${coefficients}
+  let lo = T(clamp_bounds(params.relu6).x);
+  let hi = T(clamp_bounds(params.relu6).y);${ROW_LOOP((i) => `y[${i}] = clamp(x[${i}] * k.x + k.y, lo, hi);`)}
 }`;
 }
 
@@ -179,18 +244,14 @@ function gradPartialSource({ vec4 }: BatchNormElementVariant): string {
 @group(0) @binding(4) var<uniform> params: Params;`;
   return /* wgsl */ `${PARTIAL_HEAD(vec4, bindings, BN_PARTIAL_WG)}
   let k = coeff[c];
-  var acc_g = T(0.0);
-  var acc_gx = T(0.0);
-  for (var n = 0u; n < params.n; n++) {
-    let base = (n * params.c + c) * params.s;
-    for (var s = t; s < params.s; s += params.p) {
-      let xv = x[base + s];
-      let gm = ${MASKED('xv', 'g[base + s]')};
-      acc_g += gm;
-      acc_gx += gm * (xv - k.z);
-    }
-  }
-  partial[id] = vec2<f32>(${hsum(vec4, 'acc_g')}, ${hsum(vec4, 'acc_gx')});
+  var acc_ga = T(0.0);
+  var acc_gxa = T(0.0);
+  var acc_gb = T(0.0);
+  var acc_gxb = T(0.0);${ROW_LOOP((i, slot) => `let x${slot} = x[${i}];
+    let g${slot} = ${MASKED(`x${slot}`, `g[${i}]`)};
+    acc_g${slot} += g${slot};
+    acc_gx${slot} += g${slot} * (x${slot} - k.z);`)}
+  partial[id] = vec2<f32>(${hsum(vec4, 'acc_ga + acc_gb')}, ${hsum(vec4, 'acc_gxa + acc_gxb')});
 }`;
 }
 
@@ -198,70 +259,104 @@ export interface BatchNormGradFinalizeVariant {
   affine: boolean;
 }
 
-function gradFinalizeSource({ affine }: BatchNormGradFinalizeVariant): string {
+const GRAD_PARAMS = ', count: f32, use_batch: u32';
+
+/** WGSL `grad_coefficients(c, leader)`: dcoeff of channel c; the leader writes dweight and dbias. */
+function gradCoefficientsFn({ affine }: BatchNormGradFinalizeVariant): string {
   return /* wgsl */ `
-struct Params { c: u32, p: u32, count: f32, use_batch: u32 }
-@group(0) @binding(0) var<storage, read> partial: array<vec2<f32>>;
-@group(0) @binding(1) var<storage, read> coeff: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read_write> dcoeff: array<vec4<f32>>;
-${affine ? `@group(0) @binding(3) var<storage, read_write> dweight: array<f32>;\n@group(0) @binding(4) var<storage, read_write> dbias: array<f32>;` : ''}
-@group(0) @binding(${affine ? 5 : 3}) var<uniform> params: Params;
+fn grad_coefficients(c: u32, leader: bool) -> vec4<f32> {
+  var total = vec2<f32>(0.0);
+  for (var i = 0u; i < params.groups; i++) {
+    let first = (i * params.c + c) * params.p;
+    for (var t = 0u; t < params.p; t++) { total += partial[first + t]; }
+  }
+  let k = coeff[c];${affine ? '\n  if (leader) {\n    dbias[c] = total.x;\n    dweight[c] = total.y * k.w;\n  }' : ''}
+  // Batch statistics depend on x: their gradient subtracts the means of g' and g'·xhat.
+  let batch = select(0.0, 1.0, params.use_batch != 0u);
+  let b = -batch * k.x * k.w * k.w * total.y / params.count;
+  let d = -batch * k.x * total.x / params.count - b * k.z;
+  return vec4<f32>(k.x, k.y, b, d);
+}`;
+}
+
+const gradBindings = (affine: boolean, from: number) =>
+  declare(
+    [['coeff', 'read', 'vec4<f32>'], ['partial', 'read', 'vec2<f32>'], ...(affine ? [['dweight', 'read_write', 'f32'], ['dbias', 'read_write', 'f32']] as [string, string, string][] : [])],
+    from,
+  );
+
+function gradFinalizeSource({ affine }: BatchNormGradFinalizeVariant): string {
+  const n = affine ? 4 : 2;
+  return /* wgsl */ `
+struct Params { groups: u32, c: u32, p: u32${GRAD_PARAMS} }
+${gradBindings(affine, 0)}
+@group(0) @binding(${n}) var<storage, read_write> dcoeff: array<vec4<f32>>;
+@group(0) @binding(${n + 1}) var<uniform> params: Params;
+${gradCoefficientsFn({ affine })}
 ${LINEAR_ID}
 @compute @workgroup_size(${BN_PARTIAL_WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lidx: u32) {
   let c = linear_id(wid, nwg, lidx, ${BN_PARTIAL_WG}u);
   if (c >= params.c) { return; }
-  var total = vec2<f32>(0.0);
-  for (var t = 0u; t < params.p; t++) { total += partial[c * params.p + t]; }
-  let k = coeff[c];
-  ${affine ? 'dbias[c] = total.x;\n  dweight[c] = total.y * k.w;' : ''}
-  // Batch statistics depend on x: their gradient subtracts the means of g' and g'·xhat.
-  let batch = select(0.0, 1.0, params.use_batch != 0u);
-  let b = -batch * k.x * k.w * k.w * total.y / params.count;
-  let d = -batch * k.x * total.x / params.count - b * k.z;
-  dcoeff[c] = vec4<f32>(k.x, k.y, b, d);
+  dcoeff[c] = grad_coefficients(c, true);
 }`;
 }
 
-function inputGradSource({ vec4 }: BatchNormElementVariant): string {
+export interface BatchNormInputGradVariant extends BatchNormElementVariant {
+  /** Compute dcoeff in every thread from the grad partials and coeff (bn_grad_finalize fused in). */
+  fused?: BatchNormGradFinalizeVariant;
+}
+
+function inputGradSource({ vec4, fused }: BatchNormInputGradVariant): string {
+  const n = fused ? (fused.affine ? 6 : 4) : 3;
   const bindings = /* wgsl */ `
 @group(0) @binding(1) var<storage, read> g: array<T>;
-@group(0) @binding(2) var<storage, read> coeff: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read_write> dx: array<T>;
-@group(0) @binding(4) var<uniform> params: Params;`;
-  return /* wgsl */ `${PARTIAL_HEAD(vec4, bindings, BN_PARTIAL_WG)}
-  let k = coeff[c];
-  for (var n = 0u; n < params.n; n++) {
-    let base = (n * params.c + c) * params.s;
-    for (var s = t; s < params.s; s += params.p) {
-      let xv = x[base + s];
-      dx[base + s] = k.x * ${MASKED('xv', 'g[base + s]')} + k.z * xv + k.w;
-    }
-  }
+${fused ? gradBindings(fused.affine, 2) : '@group(0) @binding(2) var<storage, read> coeff: array<vec4<f32>>;'}
+@group(0) @binding(${n}) var<storage, read_write> dx: array<T>;
+@group(0) @binding(${n + 1}) var<uniform> params: Params;${fused ? gradCoefficientsFn(fused) : ''}`;
+  // Fused: coeff is the forward's (scale, shift, mean, invstd), k the dcoeff bn_grad_finalize would write.
+  return /* wgsl */ `${PARTIAL_HEAD(vec4, bindings, BN_PARTIAL_WG, fused ? GRAD_PARAMS : '')}
+  let k = ${fused ? 'grad_coefficients(c, grp == 0u && t == 0u)' : 'coeff[c]'};
+${ROW_LOOP((i, slot) => `let x${slot} = x[${i}];
+    dx[${i}] = k.x * ${MASKED(`x${slot}`, `g[${i}]`)} + k.z * x${slot} + k.w;`)}
 }`;
 }
 
 const vecKey = (v: BatchNormElementVariant) => (v.vec4 ? 'vec4' : 'scalar');
+const finalizeKey = (v: BatchNormFinalizeVariant) =>
+  [v.affine ? 'affine' : 'plain', v.running ? 'running' : '', v.batch ? 'batch' : 'eval'].filter(Boolean).join(',');
 
 export const bnStatsPartial = new KernelFamily<BatchNormElementVariant>('bn_stats_partial', statsPartialSource, vecKey);
 export const bnStatsFinalize = new KernelFamily<BatchNormFinalizeVariant>(
   'bn_stats_finalize',
   statsFinalizeSource,
-  (v) => [v.affine ? 'affine' : 'plain', v.running ? 'running' : '', v.batch ? 'batch' : 'eval'].filter(Boolean).join(','),
+  finalizeKey,
 );
-export const bnApply = new KernelFamily<BatchNormElementVariant>('bn_apply', applySource, vecKey);
+export const bnApply = new KernelFamily<BatchNormApplyVariant>('bn_apply', applySource, (v) =>
+  v.fused ? `${vecKey(v)},fused,${finalizeKey(v.fused)}` : vecKey(v),
+);
 export const bnGradPartial = new KernelFamily<BatchNormElementVariant>('bn_grad_partial', gradPartialSource, vecKey);
 export const bnGradFinalize = new KernelFamily<BatchNormGradFinalizeVariant>('bn_grad_finalize', gradFinalizeSource, (v) =>
   v.affine ? 'affine' : 'plain',
 );
-export const bnInputGrad = new KernelFamily<BatchNormElementVariant>('bn_input_grad', inputGradSource, vecKey);
+export const bnInputGrad = new KernelFamily<BatchNormInputGradVariant>('bn_input_grad', inputGradSource, (v) =>
+  v.fused ? `${vecKey(v)},fused,${v.fused.affine ? 'affine' : 'plain'}` : vecKey(v),
+);
+
+/** Most partials a channel for which the element pass merges them itself (its finalize fused in). */
+export const BN_FUSE_PARTIALS = 16;
 
 /**
- * Partial threads per channel: every thread should visit at least ~32 elements (vec4s), so with many
- * images a thread covers one spatial position across the batch and with few it covers several.
+ * How the row passes split x (N rows of S elements per channel): P threads per row and B images per
+ * thread; G = ceil(N / B) groups of images. Tuned on lavapipe, where fewer, fatter threads win:
+ * - P: at most 8 threads a row (one SIMD group of lavapipe's 8 lanes then sweeps a row front to back:
+ *   2-3x faster than 98 threads a row, each jumping 1.5 KB), fewer for rows under 256 elements (vec4s)
+ *   so that a thread still visits ~32 of each row, more only past 8K elements;
+ * - B: as many images as keep a thread under ~512 elements, while at least ~256 threads remain.
  */
-export function partialsPerChannel(n: number, s: number): number {
-  const perThread = 32;
-  return Math.max(1, Math.min(s, Math.ceil((n * s) / perThread)));
+export function rowSplit(n: number, c: number, s: number): { p: number; b: number; groups: number } {
+  const p = Math.max(1, Math.min(Math.ceil(s / 32), 8 * Math.ceil(s / 8192)));
+  const b = Math.max(1, Math.min(n, Math.floor(512 / Math.ceil(s / p)), Math.floor((n * c * p) / 256)));
+  return { p, b, groups: Math.ceil(n / b) };
 }

@@ -8,6 +8,7 @@ import type { Tensor } from '../engine/tensor.ts';
 import { arb, checkOp, f32Tolerance, gradcheck, ref, seededValues, type RefTensor } from '../engine/testing/index.ts';
 import { batchNormRef, batchNormRunningUpdateRef, batchStatistics } from '../engine/testing/refs/norm.ts';
 import { assertClose } from '../engine/testing/allclose.ts';
+import { BN_FUSE_PARTIALS, rowSplit } from '../kernels/batchnorm.ts';
 
 interface BnCase {
   shape: number[];
@@ -62,6 +63,9 @@ function gpuCall(c: BnCase, keepRunning?: Tensor[]) {
     return batchNorm2d(x, { ...affine, ...running, training: c.training, eps: c.eps, momentum: c.momentum, activation: c.relu6 ? 'relu6' : 'none' });
   };
 }
+
+/** How the row passes split a shape (S counts vec4s when H·W is a multiple of 4, as in the op). */
+const splitOf = ([n, c, h, w]: number[]) => rowSplit(n, c, (h * w) % 4 === 0 ? (h * w) / 4 : h * w);
 
 const maxAbs = (a: ArrayLike<number>) => Array.from(a).reduce((m, v) => Math.max(m, Math.abs(v)), 0);
 
@@ -133,13 +137,25 @@ describe('batchNorm2d on the GPU', () => {
     await checkBatchNorm({ ...base, shape: [4, 6, 9, 7], relu6: true, affine: false, running: false, training: false });
   });
 
-  it('stays accurate when the mean is far from zero (Welford, not a sum of squares)', async () => {
+  it('matches with the finalize passes separate (more than BN_FUSE_PARTIALS partials a channel)', async () => {
+    // Smaller maps fuse each finalize into the element pass after it; these split into more partials.
+    const shapes = [[6, 2, 16, 20], [3, 2, 48, 48], [3, 3, 27, 25]];
+    for (const shape of shapes) expect(splitOf(shape).groups * splitOf(shape).p).toBeGreaterThan(BN_FUSE_PARTIALS);
+    const base = { affine: true, running: true, training: true, relu6: false, eps: 1e-3, momentum: 0.1, seed: 7 };
+    for (const shape of shapes) {
+      await checkBatchNorm({ ...base, shape });
+      await checkBatchNorm({ ...base, shape, affine: false, running: false, relu6: true, seed: 8 });
+    }
+    await checkBatchNorm({ ...base, shape: shapes[0], training: false, relu6: true });
+  });
+
+  it('stays accurate when the mean is far from zero (shifted sums, not a raw sum of squares)', async () => {
     const c: BnCase = { shape: [4, 3, 16, 16], affine: false, running: true, training: true, relu6: false, eps: 1e-5, momentum: 1, seed: 5 };
     const x = ref(c.shape, seededValues(4 * 3 * 256, 5).map((v) => Math.fround(1000 + v)));
     const [rm, rv] = [ref([3]), ref([3], [1, 1, 1])];
     const tol = tolerances(c, [x, rm, rv]);
     await checkOp({ ref: batchNormRef({ affine: false, running: true, training: true, eps: c.eps }), inputs: [x, rm, rv], gpu: gpuCall(c), grad: [0], tol: tol.forward, gradTol: tol.input });
-    // With momentum 1 the running variance is the batch's unbiased variance. Welford keeps its error
+    // With momentum 1 the running variance is the batch's unbiased variance. Shifted sums keep its error
     // relative to the variance itself (not to mean^2, which a one-pass E[x^2] - E[x]^2 would carry: 1e6 here).
     const tensors = [x, rm, rv].map((t) => fromArray(t.data, t.shape));
     gpuCall(c)(tensors).dispose();
@@ -148,6 +164,32 @@ describe('batchNorm2d on the GPU', () => {
     assertClose(await tensors[1].toArray(), expected.mean, f32Tolerance(count, 1000), 'running mean', [3]);
     assertClose(await tensors[2].toArray(), expected.variance, f32Tolerance(count, maxAbs(expected.variance)), 'running var', [3]);
     tensors.forEach((t) => t.dispose());
+  });
+
+  it('keeps the variance accurate at |mean| = 1e4 on every split of the rows (grouped images, 1-16 threads a row)', async () => {
+    // rowSplit: [5, 300, 2, 2] groups all 5 images in a thread, [7, 80, 3, 3] 2 (and a last group of 1);
+    // [3, 2, 9, 7] is scalar; [2, 2, 48, 48] has 8 threads a row; [1, 1, 184, 184] (8464 vec4s) has 16.
+    const shapes = fc.constantFrom<number[]>([5, 300, 2, 2], [7, 80, 3, 3], [3, 2, 9, 7], [2, 2, 48, 48], [1, 1, 184, 184], [8, 4, 4, 4]);
+    expect([splitOf([5, 300, 2, 2]).b, splitOf([7, 80, 3, 3]).b, splitOf([1, 1, 184, 184]).p]).toEqual([5, 2, 16]);
+    await fc.assert(
+      fc.asyncProperty(shapes, fc.integer({ min: 1, max: 1e9 }), fc.constantFrom(1e4, -3e4), async (shape, seed, offset) => {
+        const [n, ch, h, w] = shape;
+        const size = n * ch * h * w;
+        const c: BnCase = { shape, affine: false, running: true, training: true, relu6: false, eps: 1e-5, momentum: 1, seed };
+        const x = ref(shape, seededValues(size, seed).map((v) => Math.fround(offset + v)));
+        const [rm, rv] = [ref([ch]), ref([ch], new Array(ch).fill(1))];
+        const tol = tolerances(c, [x, rm, rv]);
+        await checkOp({ ref: batchNormRef({ affine: false, running: true, training: true, eps: c.eps }), inputs: [x, rm, rv], gpu: gpuCall(c), grad: [0], tol: tol.forward, gradTol: tol.input });
+        const tensors = [x, rm, rv].map((t) => fromArray(t.data, t.shape));
+        gpuCall(c)(tensors).dispose();
+        const expected = batchNormRunningUpdateRef(x, rm, rv, 1);
+        const count = n * h * w;
+        assertClose(await tensors[1].toArray(), expected.mean, f32Tolerance(count, Math.abs(offset)), 'running mean', [ch]);
+        assertClose(await tensors[2].toArray(), expected.variance, f32Tolerance(count, maxAbs(expected.variance)), 'running var', [ch]);
+        tensors.forEach((t) => t.dispose());
+      }),
+      { numRuns: 12 },
+    );
   });
 
   it('runs past 65535 workgroups in every pass', async () => {

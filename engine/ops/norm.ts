@@ -4,7 +4,7 @@ import { grid1d } from '../kernel.ts';
 import { shapeString } from '../host.ts';
 import type { Storage } from '../device/buffers.ts';
 import { allocate, type Tensor } from '../tensor.ts';
-import { BN_PARTIAL_WG, bnApply, bnGradFinalize, bnGradPartial, bnInputGrad, bnStatsFinalize, bnStatsPartial, partialsPerChannel } from '../../kernels/batchnorm.ts';
+import { BN_FUSE_PARTIALS, BN_PARTIAL_WG, bnApply, bnGradFinalize, bnGradPartial, bnInputGrad, bnStatsFinalize, bnStatsPartial, rowSplit } from '../../kernels/batchnorm.ts';
 import { dense } from './movement.ts';
 
 export interface BatchNormOptions {
@@ -34,12 +34,12 @@ interface BatchNormAttrs {
   updateRunning: boolean;
 }
 
-/** Shapes for the kernels: x as [N, C, S], S counting vec4s when H·W is a multiple of 4. */
+/** Shapes for the kernels: x as N·C rows of S, S counting vec4s when H·W is a multiple of 4; see rowSplit. */
 function dims(x: Tensor) {
   const [n, c, h, w] = x.shape;
   const vec4 = n * h * w > 0 && (h * w) % 4 === 0;
   const s = vec4 ? (h * w) / 4 : h * w;
-  return { n, c, s, count: n * h * w, vec4, p: partialsPerChannel(n, s) };
+  return { n, c, s, count: n * h * w, vec4, ...rowSplit(n, c, s) };
 }
 
 const BatchNorm: FunctionDef<BatchNormAttrs> = {
@@ -49,29 +49,33 @@ const BatchNorm: FunctionDef<BatchNormAttrs> = {
     const xd = dense(x);
     const wd = a.affine ? dense(weight) : null;
     const bd = a.affine ? dense(bias) : null;
-    const { n, c, s, count, vec4, p } = dims(x);
+    const { n, c, s, count, vec4, p, b, groups } = dims(x);
     // coeff[c] = (scale, shift, mean, invstd): the apply pass's affine map and what backward needs.
     const coeff = allocate([4 * c]);
     const running = !!a.runningMean;
-    const finalize: Record<string, Storage> = { coeff: coeff.storage };
-    if (wd && bd) Object.assign(finalize, { weight: wd.storage, bias: bd.storage });
-    if (running) Object.assign(finalize, { running_mean: a.runningMean!.storage, running_var: a.runningVar!.storage });
+    const variant = { affine: a.affine, running, batch: a.batchStats };
+    const stats: Record<string, Storage> = {};
+    if (wd && bd) Object.assign(stats, { weight: wd.storage, bias: bd.storage });
+    if (running) Object.assign(stats, { running_mean: a.runningMean!.storage, running_var: a.runningVar!.storage });
+    const statsParams = { groups, c, p, eps: a.eps, momentum: a.momentum, unbias: count > 1 ? count / (count - 1) : 1, update: a.updateRunning ? 1 : 0 };
     let partial: Tensor | null = null;
     if (a.batchStats) {
-      partial = allocate([4 * c * p]);
-      bnStatsPartial.get({ vec4 }).run({ x: xd.storage, partial: partial.storage }, { n, c, s, p, relu6: 0 }, grid1d(c * p, BN_PARTIAL_WG));
-      finalize.partial = partial.storage;
+      partial = allocate([4 * groups * c * p]);
+      bnStatsPartial.get({ vec4 }).run({ x: xd.storage, partial: partial.storage }, { n, c, s, p, b, groups, relu6: 0 }, grid1d(groups * c * p, BN_PARTIAL_WG));
+      stats.partial = partial.storage;
     }
-    bnStatsFinalize
-      .get({ affine: a.affine, running, batch: a.batchStats })
+    // Few partials a channel (or none, in eval): bn_apply computes the coefficients itself.
+    const fused = !a.batchStats || groups * p <= BN_FUSE_PARTIALS;
+    if (!fused) bnStatsFinalize.get(variant).run({ ...stats, coeff: coeff.storage }, statsParams, grid1d(c, BN_PARTIAL_WG));
+    const y = allocate(x.shape);
+    bnApply
+      .get({ vec4, fused: fused ? variant : undefined })
       .run(
-        finalize,
-        { c, p, eps: a.eps, momentum: a.momentum, unbias: count > 1 ? count / (count - 1) : 1, update: a.updateRunning ? 1 : 0 },
-        grid1d(c, BN_PARTIAL_WG),
+        { x: xd.storage, ...(fused ? stats : {}), coeff: coeff.storage, y: y.storage },
+        { n, c, s, p, b, groups, relu6: a.relu6 ? 1 : 0, ...(fused ? statsParams : {}) },
+        grid1d(groups * c * p, BN_PARTIAL_WG),
       );
     partial?.dispose();
-    const y = allocate(x.shape);
-    bnApply.get({ vec4 }).run({ x: xd.storage, coeff: coeff.storage, y: y.storage }, { n, c, s, p, relu6: a.relu6 ? 1 : 0 }, grid1d(c * p, BN_PARTIAL_WG));
     ctx.save(xd, coeff);
     coeff.dispose();
     for (const [t, original] of [[xd, x], [wd, weight], [bd, bias]] as const) if (t && t !== original) t.dispose();
@@ -79,27 +83,37 @@ const BatchNorm: FunctionDef<BatchNormAttrs> = {
   },
   backward(ctx, g, a) {
     const [x, coeff] = ctx.saved;
-    const { n, c, s, count, vec4, p } = dims(x);
+    const { n, c, s, count, vec4, p, b, groups } = dims(x);
     const gd = dense(g);
     const relu6 = a.relu6 ? 1 : 0;
-    const partial = allocate([2 * c * p]);
+    const partial = allocate([2 * groups * c * p]);
     bnGradPartial
       .get({ vec4 })
-      .run({ x: x.storage, g: gd.storage, coeff: coeff.storage, partial: partial.storage }, { n, c, s, p, relu6 }, grid1d(c * p, BN_PARTIAL_WG));
-    const dcoeff = allocate([4 * c]);
+      .run({ x: x.storage, g: gd.storage, coeff: coeff.storage, partial: partial.storage }, { n, c, s, p, b, groups, relu6 }, grid1d(groups * c * p, BN_PARTIAL_WG));
     const dweight = a.affine ? allocate([c]) : null;
     const dbias = a.affine ? allocate([c]) : null;
-    const finalize: Record<string, Storage> = { partial: partial.storage, coeff: coeff.storage, dcoeff: dcoeff.storage };
-    if (dweight && dbias) Object.assign(finalize, { dweight: dweight.storage, dbias: dbias.storage });
-    bnGradFinalize.get({ affine: a.affine }).run(finalize, { c, p, count, use_batch: a.batchStats ? 1 : 0 }, grid1d(c, BN_PARTIAL_WG));
-    partial.dispose();
+    const grads: Record<string, Storage> = { partial: partial.storage, coeff: coeff.storage };
+    if (dweight && dbias) Object.assign(grads, { dweight: dweight.storage, dbias: dbias.storage });
+    const gradParams = { groups, c, p, count, use_batch: a.batchStats ? 1 : 0 };
     const [wantX, wantW, wantB] = ctx.needsInputGrad;
+    const elementParams = { n, c, s, p, b, groups, relu6 };
     let dx: Tensor | null = null;
-    if (wantX) {
+    if (wantX && groups * p <= BN_FUSE_PARTIALS) {
+      // Few partials a channel: bn_input_grad computes dcoeff itself (and writes dweight, dbias).
       dx = allocate(x.shape);
-      bnInputGrad.get({ vec4 }).run({ x: x.storage, g: gd.storage, coeff: dcoeff.storage, dx: dx.storage }, { n, c, s, p, relu6 }, grid1d(c * p, BN_PARTIAL_WG));
+      bnInputGrad
+        .get({ vec4, fused: { affine: a.affine } })
+        .run({ x: x.storage, g: gd.storage, ...grads, dx: dx.storage }, { ...elementParams, count, use_batch: gradParams.use_batch }, grid1d(groups * c * p, BN_PARTIAL_WG));
+    } else {
+      const dcoeff = allocate([4 * c]);
+      bnGradFinalize.get({ affine: a.affine }).run({ ...grads, dcoeff: dcoeff.storage }, gradParams, grid1d(c, BN_PARTIAL_WG));
+      if (wantX) {
+        dx = allocate(x.shape);
+        bnInputGrad.get({ vec4 }).run({ x: x.storage, g: gd.storage, coeff: dcoeff.storage, dx: dx.storage }, elementParams, grid1d(groups * c * p, BN_PARTIAL_WG));
+      }
+      dcoeff.dispose();
     }
-    dcoeff.dispose();
+    partial.dispose();
     if (gd !== g) gd.dispose();
     return a.affine ? [dx, wantW ? dweight : null, wantB ? dbias : null] : [dx];
   },
