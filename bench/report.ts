@@ -114,6 +114,7 @@ npm run bench                       # every suite; rewrites bench/results/latest
 npm run bench -- --suite conv,train # some suites (comma-separated); writes bench/results/<names>.json only
 npm run bench -- --quick            # small sizes, few runs: a smoke test, not a measurement
 npm run bench -- --no-peer          # without the tfjs-webgpu comparison
+npm run bench -- --report           # rewrite this file from bench/results/latest.json (measures nothing)
 FNA_BACKEND=vulkan FNA_ADAPTER=... npm run bench   # pick the adapter (see \`fna doctor\`)
 \`\`\`
 
