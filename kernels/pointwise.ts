@@ -7,9 +7,9 @@
 //   scalar: any P, 4 scalar pixels per invocation (PV = 1);
 //   weight: how w is read, which sets the loads per r (lavapipe's cost follows loads):
 //     'rows'  w [O, R], a scalar per output channel and r: OB + PV loads per r;
-//     'cols4' w stored [R, O] with O % 4 == 0 and OB == 4 (the gradient to x reads the forward's
-//             [O, C] weight this way, so nothing is transposed): one vec4 holds the block's four
-//             output channels, 1 + PV loads per r.
+//     'cols4' w stored [R, O] with O % OB == 0 and OB 4 or 8 (the gradient to x reads the forward's
+//             [O, C] weight this way, so nothing is transposed): OB/4 vec4s hold the block's output
+//             channels, OB/4 + PV loads per r.
 // The bias is a uniform flag (`has_bias`; without one the op binds w, which holds at least O values).
 // Index math is u32 (tensors under 2^31 elements).
 import { KernelFamily } from '../engine/kernel.ts';
@@ -42,8 +42,8 @@ function source(v: PointwiseVariant): string {
     step = `for (var r = 0u; r < p.red; r++) {
     let xrow = (n * p.red + r) * ${PIX};
     ${loadX}
-    let wv = w[(r * p.out_ch + ob * 4u) >> 2u];
-    ${outs.map((i) => fmaInto(i, `wv.${'xyzw'[i]}`)).join('\n    ')}
+    ${range(v.ob / 4).map((b) => `let wv${b} = w[(r * p.out_ch + ob * ${v.ob}u + ${4 * b}u) >> 2u];`).join(' ')}
+    ${outs.map((i) => fmaInto(i, `wv${i >> 2}.${'xyzw'[i & 3]}`)).join('\n    ')}
   }`;
   } else {
     step = `for (var r = 0u; r < p.red; r++) {
