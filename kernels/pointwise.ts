@@ -7,7 +7,7 @@
 //   scalar: any P, 4 scalar pixels per invocation (PV = 1);
 //   weight: how w is read, which sets the loads per r (lavapipe's cost follows loads):
 //     'rows'  w [O, R], a scalar per output channel and r: OB + PV loads per r;
-//     'cols4' w stored [R, O] with O % OB == 0 and OB 4 or 8 (the gradient to x reads the forward's
+//     'cols4' w stored [R, O] with O % OB == 0 and OB 4, 8 or 16 (the gradient to x reads the forward's
 //             [O, C] weight this way, so nothing is transposed): OB/4 vec4s hold the block's output
 //             channels, OB/4 + PV loads per r.
 // The bias is a uniform flag (`has_bias`; without one the op binds w, which holds at least O values).

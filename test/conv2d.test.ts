@@ -48,9 +48,9 @@ describe('conv2d on the GPU', () => {
   it('takes the pointwise path for 1x1 stride-1 unpadded convolutions (vec4 and scalar pixel rows)', async () => {
     const pointwise = fc.record({
       batch: fc.integer({ min: 1, max: 3 }),
-      // Multiples of 8 take the 8-channel blocks of the forward and of the gradient to x.
-      inChannels: fc.oneof(fc.integer({ min: 1, max: 20 }), fc.constantFrom(8, 16, 24)),
-      outChannels: fc.oneof(fc.integer({ min: 1, max: 20 }), fc.constantFrom(8, 16, 24)),
+      // Multiples of 8 (16 from 64 up) take the 8- (16-) channel blocks of the forward and the gradient to x.
+      inChannels: fc.oneof(fc.integer({ min: 1, max: 20 }), fc.constantFrom(8, 16, 24, 64)),
+      outChannels: fc.oneof(fc.integer({ min: 1, max: 20 }), fc.constantFrom(8, 16, 24, 64)),
       height: arb.dim(12),
       width: arb.dim(12),
       bias: fc.boolean(),
@@ -76,6 +76,8 @@ describe('conv2d on the GPU', () => {
     ['pointwise at 5x5 over a batch of 3, scalar pixel rows', conv({ batch: 3, inChannels: 4, outChannels: 6, height: 5, width: 5, kernelH: 1, kernelW: 1 })],
     ['pointwise 16->24 at 6x6 (8-channel blocks both ways)', conv({ batch: 2, inChannels: 16, outChannels: 24, height: 6, width: 6, kernelH: 1, kernelW: 1, bias: true })],
     ['pointwise 8->16 at 7x7, scalar pixel rows in 8-channel blocks', conv({ batch: 2, inChannels: 8, outChannels: 16, height: 7, width: 7, kernelH: 1, kernelW: 1 })],
+    ['pointwise 64->80 at 4x5 (16- and 8-channel blocks, vec4 pixel rows)', conv({ batch: 2, inChannels: 64, outChannels: 80, height: 4, width: 5, kernelH: 1, kernelW: 1, bias: true })],
+    ['pointwise 96->64 at 3x3 (16-channel blocks both ways, scalar pixel rows)', conv({ batch: 1, inChannels: 96, outChannels: 64, height: 3, width: 3, kernelH: 1, kernelW: 1 })],
     ['wide reduction: batch 4 at 24x24 (sliced weight gradient)', conv({ batch: 4, inChannels: 4, outChannels: 4, height: 24, width: 24, padding: [1, 1, 1, 1] })],
   ])('%s', async (_name, c) => {
     await checkConv(c, 3);
