@@ -104,9 +104,8 @@ function flopLimits(c: TargetCheck, all: BenchRow[]): string[] {
   return c.rows
     .filter((t) => !t.met)
     .map(({ row }) => {
-      const base = row.name.replace(/ (fwd|grad x|grad w)$/, '');
-      const mm = all.find((p) => p.suite === row.suite && p.shape === row.shape && p.name === `probe: matmul as ${base}`);
-      const same = mm ? ` Our matmul kernel on this conv's own GEMM shape (${mm.note}) reaches ${mm.value.toFixed(2)} GFLOP/s = ${pct(mm.fraction ?? 0)}.` : '';
+      const mm = all.find((p) => p.suite === row.suite && p.shape === row.shape && p.name === `probe: matmul as ${row.name}`);
+      const same = mm ? ` Our matmul kernel on this pass's own GEMM shape (${mm.note}) reaches ${mm.value.toFixed(2)} GFLOP/s = ${pct(mm.fraction ?? 0)}.` : '';
       return `- ${row.name} (${row.shape}): ${row.value.toFixed(2)} GFLOP/s = ${pct(row.fraction!)} of the best matmul.${same}`;
     });
 }

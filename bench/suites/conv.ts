@@ -76,15 +76,20 @@ function tfjsPass(tf: TfModule, c: ConvCase, g: ConvGeometry, pass: Pass, t: TfI
   return run('Conv2DBackpropFilter', { x: t.x, dy: t.dy }, { ...attrs, filterShape });
 }
 
-/** Our matmul on the dense conv's forward GEMM: [O, C·kh·kw] · [C·kh·kw, N·OH·OW]. */
-async function matmulProbe(ctx: BenchContext, suite: string, c: ConvCase, g: ConvGeometry, shape: string): Promise<BenchRow> {
-  const [m, k, n] = [g.o, g.c * g.kh * g.kw, g.n * g.oh * g.ow];
+/**
+ * Our matmul on the GEMM a pass of the dense conv amounts to (im2col view): forward [O, C·kh·kw] ·
+ * [C·kh·kw, N·OH·OW]; gradient to x [C·kh·kw, O] · [O, N·OH·OW]; gradient to w [O, N·OH·OW] ·
+ * [N·OH·OW, C·kh·kw].
+ */
+async function matmulProbe(ctx: BenchContext, suite: string, c: ConvCase, g: ConvGeometry, shape: string, pass: Pass): Promise<BenchRow> {
+  const [o, ckk, pix] = [g.o, g.c * g.kh * g.kw, g.n * g.oh * g.ow];
+  const [m, k, n] = pass === 'fwd' ? [o, ckk, pix] : pass === 'grad x' ? [ckk, o, pix] : [o, pix, ckk];
   const a = engineTensor([m, k], 5);
   const b = engineTensor([k, n], 6);
   try {
     const timing = await timeGpu(() => matmul(a, b), { warmup: 1, runs: ctx.quick ? 2 : 5, minRunMs: 20 });
     return rowFrom(timing, {
-      suite, name: `probe: matmul as ${c.name}`, shape, work: 2 * m * k * n, unit: 'GFLOP/s', ceiling: MATMUL_CEILING,
+      suite, name: `probe: matmul as ${c.name} ${pass}`, shape, work: 2 * m * k * n, unit: 'GFLOP/s', ceiling: MATMUL_CEILING,
       note: `[${m} x ${k}] · [${k} x ${n}]`,
     });
   } finally {
@@ -128,7 +133,7 @@ async function convRows(ctx: BenchContext, suite: string, cases: ConvCase[]): Pr
           }
         }),
       );
-      if (!c.depthwise) rows.push(await matmulProbe(ctx, suite, c, g, shape));
+      if (!c.depthwise) for (const pass of PASSES) rows.push(await matmulProbe(ctx, suite, c, g, shape, pass));
     }
   }
   return rows;
