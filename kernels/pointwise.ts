@@ -11,6 +11,8 @@
 //             [O, C] weight this way, so nothing is transposed): OB/4 vec4s hold the block's output
 //             channels, OB/4 + PV loads per r.
 // The bias is a uniform flag (`has_bias`; without one the op binds w, which holds at least O values).
+// 'cols4' can also give each image its own weight, w_stride floats apart (0 shares one weight): the
+// pointwise weight gradient runs as this kernel over slices of the batch (see conv-launch.ts).
 // Index math is u32 (tensors under 2^31 elements).
 import { KernelFamily } from '../engine/kernel.ts';
 import { LINEAR_ID } from './prelude.ts';
@@ -42,7 +44,7 @@ function source(v: PointwiseVariant): string {
     step = `for (var r = 0u; r < p.red; r++) {
     let xrow = (n * p.red + r) * ${PIX};
     ${loadX}
-    ${range(v.ob / 4).map((b) => `let wv${b} = w[(r * p.out_ch + ob * ${v.ob}u + ${4 * b}u) >> 2u];`).join(' ')}
+    ${range(v.ob / 4).map((b) => `let wv${b} = w[(wbase + r * p.out_ch + ob * ${v.ob}u + ${4 * b}u) >> 2u];`).join(' ')}
     ${outs.map((i) => fmaInto(i, `wv${i >> 2}.${'xyzw'[i & 3]}`)).join('\n    ')}
   }`;
   } else {
@@ -66,7 +68,7 @@ function source(v: PointwiseVariant): string {
     })
     .join('\n  ');
   return /* wgsl */ `
-struct Params { total: u32, red: u32, out_ch: u32, pix: u32, pix4: u32, pix_blocks: u32, out_blocks: u32, has_bias: u32 }
+struct Params { total: u32, red: u32, out_ch: u32, pix: u32, pix4: u32, pix_blocks: u32, out_blocks: u32, has_bias: u32, w_stride: u32 }
 @group(0) @binding(0) var<storage, read> x: array<${xType}>;
 @group(0) @binding(1) var<storage, read> w: array<${v.weight === 'rows' ? 'f32' : 'vec4<f32>'}>;
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
@@ -83,6 +85,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let ob = rest % p.out_blocks;
   let n = rest / p.out_blocks;
   let q4 = qb * ${v.pv}u;
+  let wbase = n * p.w_stride;
   let q0 = qb * 4u;
   // Channels past the end (last block) read row O-1 and are not written ('cols4' blocks are exact).
   ${outs.map((i) => `let o${i} = ob * ${v.ob}u + ${i}u; let ow${i} = min(o${i}, p.out_ch - 1u) * p.red;`).join('\n  ')}
