@@ -1,6 +1,6 @@
 // batchNorm2d: float64 reference (gradcheck), GPU vs reference for forward and every gradient, running buffers.
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { batchNorm2d } from '../engine/ops/norm.ts';
 import { fromArray } from '../engine/ops/creation.ts';
 import { memory, sync } from '../engine/runtime.ts';
@@ -8,7 +8,7 @@ import type { Tensor } from '../engine/tensor.ts';
 import { arb, checkOp, f32Tolerance, gradcheck, ref, seededValues, type RefTensor } from '../engine/testing/index.ts';
 import { batchNormRef, batchNormRunningUpdateRef, batchStatistics } from '../engine/testing/refs/norm.ts';
 import { assertClose } from '../engine/testing/allclose.ts';
-import { BN_FUSE_PARTIALS, rowSplit } from '../kernels/batchnorm.ts';
+import { BN_CHANNEL_MAX, BN_FUSE_PARTIALS, bnChannelBackward, bnChannelForward, rowSplit } from '../kernels/batchnorm.ts';
 
 interface BnCase {
   shape: number[];
@@ -99,14 +99,16 @@ function nearKink(c: BnCase, inputs: RefTensor[], margin: number): boolean {
   return pre.data.some((v) => Math.abs(v) < margin || Math.abs(v - 6) < margin);
 }
 
-async function checkBatchNorm(c: BnCase): Promise<void> {
+/** Compares forward and gradients with the reference; false when skipped (a value too close to a ReLU6 kink). */
+async function checkBatchNorm(c: BnCase): Promise<boolean> {
   const inputs = inputsFor(c);
   for (const t of inputs) t.data.forEach((v, i) => (t.data[i] = Math.fround(v)));
   const tol = tolerances(c, inputs);
-  if (nearKink(c, inputs, 100 * tol.forward.atol + 1e-4)) return;
+  if (nearKink(c, inputs, 100 * tol.forward.atol + 1e-4)) return false;
   const refOp = batchNormRef({ affine: c.affine, running: c.running, training: c.training, eps: c.eps, relu6: c.relu6 });
   await checkOp({ ref: refOp, inputs, gpu: gpuCall(c), grad: [0], tol: tol.forward, gradTol: tol.input, seed: c.seed });
   if (c.affine) await checkOp({ ref: refOp, inputs, gpu: gpuCall(c), grad: [1, 2], tol: tol.forward, gradTol: tol.params, seed: c.seed });
+  return true;
 }
 
 describe('batchNorm2d reference', () => {
@@ -126,7 +128,7 @@ describe('batchNorm2d reference', () => {
 
 describe('batchNorm2d on the GPU', () => {
   it('matches the reference: forward, dx, dweight, dbias over modes and shapes', async () => {
-    await fc.assert(fc.asyncProperty(bnCase(), checkBatchNorm), { numRuns: 40 });
+    await fc.assert(fc.asyncProperty(bnCase(), async (c) => void (await checkBatchNorm(c))), { numRuns: 40 });
   });
 
   it('matches on explicit edge shapes: 1×1 spatial, one channel, non-square, odd sizes', async () => {
@@ -139,14 +141,27 @@ describe('batchNorm2d on the GPU', () => {
 
   it('matches with the finalize passes separate (more than BN_FUSE_PARTIALS partials a channel)', async () => {
     // Smaller maps fuse each finalize into the element pass after it; these split into more partials.
-    const shapes = [[6, 2, 16, 20], [3, 2, 48, 48], [3, 3, 27, 25]];
+    const shapes = [[6, 2, 32, 24], [3, 2, 48, 48], [7, 3, 27, 25]];
     for (const shape of shapes) expect(splitOf(shape).groups * splitOf(shape).p).toBeGreaterThan(BN_FUSE_PARTIALS);
+    for (const [n, , h, w] of shapes) expect(n * h * w).toBeGreaterThan(BN_CHANNEL_MAX);
     const base = { affine: true, running: true, training: true, relu6: false, eps: 1e-3, momentum: 0.1, seed: 7 };
     for (const shape of shapes) {
       await checkBatchNorm({ ...base, shape });
       await checkBatchNorm({ ...base, shape, affine: false, running: false, relu6: true, seed: 8 });
     }
     await checkBatchNorm({ ...base, shape: shapes[0], training: false, relu6: true });
+  });
+
+  it('matches with the finalize fused into the row passes (past BN_CHANNEL_MAX, at most BN_FUSE_PARTIALS partials)', async () => {
+    const shapes = [[1, 3, 64, 80], [2, 2, 47, 47]];
+    for (const shape of shapes) expect(splitOf(shape).groups * splitOf(shape).p).toBeLessThanOrEqual(BN_FUSE_PARTIALS);
+    for (const [n, , h, w] of shapes) expect(n * h * w).toBeGreaterThan(BN_CHANNEL_MAX);
+    const base = { affine: true, running: true, training: true, relu6: false, eps: 1e-3, momentum: 0.1, seed: 23 };
+    for (const shape of shapes) {
+      await checkBatchNorm({ ...base, shape });
+      await checkBatchNorm({ ...base, shape, affine: false, running: false, seed: 24 });
+      await checkBatchNorm({ ...base, shape, training: false, seed: 25 });
+    }
   });
 
   it('stays accurate when the mean is far from zero (shifted sums, not a raw sum of squares)', async () => {
@@ -167,10 +182,12 @@ describe('batchNorm2d on the GPU', () => {
   });
 
   it('keeps the variance accurate at |mean| = 1e4 on every split of the rows (grouped images, 1-16 threads a row)', async () => {
-    // rowSplit: [5, 300, 2, 2] groups all 5 images in a thread, [7, 80, 3, 3] 2 (and a last group of 1);
-    // [3, 2, 9, 7] is scalar; [2, 2, 48, 48] has 8 threads a row; [1, 1, 184, 184] (8464 vec4s) has 16.
-    const shapes = fc.constantFrom<number[]>([5, 300, 2, 2], [7, 80, 3, 3], [3, 2, 9, 7], [2, 2, 48, 48], [1, 1, 184, 184], [8, 4, 4, 4]);
-    expect([splitOf([5, 300, 2, 2]).b, splitOf([7, 80, 3, 3]).b, splitOf([1, 1, 184, 184]).p]).toEqual([5, 2, 16]);
+    // Past BN_CHANNEL_MAX (row passes), rowSplit: [290, 64, 4, 4] groups 72 images in a thread (and a last
+    // group of 2); [2, 2, 47, 47] is scalar; [2, 2, 48, 48] has 8 threads a row; [1, 1, 184, 184] (8464
+    // vec4s) has 16. Within it (one invocation a channel): [5, 300, 2, 2], [7, 80, 3, 3], [3, 2, 9, 7]
+    // (scalar), [8, 4, 4, 4].
+    const shapes = fc.constantFrom<number[]>([5, 300, 2, 2], [7, 80, 3, 3], [3, 2, 9, 7], [2, 2, 48, 48], [1, 1, 184, 184], [8, 4, 4, 4], [290, 64, 4, 4], [2, 2, 47, 47]);
+    expect([splitOf([290, 64, 4, 4]).b, splitOf([290, 64, 4, 4]).groups, splitOf([1, 1, 184, 184]).p]).toEqual([72, 5, 16]);
     await fc.assert(
       fc.asyncProperty(shapes, fc.integer({ min: 1, max: 1e9 }), fc.constantFrom(1e4, -3e4), async (shape, seed, offset) => {
         const [n, ch, h, w] = shape;
@@ -188,12 +205,73 @@ describe('batchNorm2d on the GPU', () => {
         assertClose(await tensors[2].toArray(), expected.variance, f32Tolerance(count, maxAbs(expected.variance)), 'running var', [ch]);
         tensors.forEach((t) => t.dispose());
       }),
-      { numRuns: 12 },
+      { numRuns: 16 },
     );
   });
 
+  it('takes the one-invocation-a-channel pass for channels of at most BN_CHANNEL_MAX elements, and matches', async () => {
+    // Each case runs forward and backward (dx, then weight and bias when affine); bn_channel_forward runs
+    // with batch statistics only (eval forward is already one pass), bn_channel_backward whenever dx is wanted.
+    const forward = vi.spyOn(bnChannelForward, 'get');
+    const backward = vi.spyOn(bnChannelBackward, 'get');
+    const m = BN_CHANNEL_MAX;
+    const checked = { relu6: 0, eval: 0 };
+    // At the bound (vec4 and scalar rows, batch 1 and > 1) and just past it.
+    const shapes = fc.constantFrom<number[]>(
+      [1, 2, m / 32, 32], [4, 3, m / 16, 4], [2, 2, m / 2, 1], [m, 3, 1, 1], [1, 2, 1, m + 1], [2, 2, m / 8 + 1, 4], [3, 2, 5, 7], [8, 5, 2, 2],
+    );
+    const mode = fc.record({ affine: fc.boolean(), running: fc.boolean(), training: fc.boolean(), relu6: fc.boolean(), momentum: fc.constantFrom(0.1, 1), seed: fc.integer({ min: 1, max: 1e9 }) });
+    await fc.assert(
+      fc.asyncProperty(shapes, mode, async (shape, md) => {
+        const c: BnCase = { shape, eps: 1e-3, ...md };
+        const [n, , h, w] = shape;
+        const within = n * h * w <= m;
+        const batchStats = c.training || !c.running;
+        forward.mockClear();
+        backward.mockClear();
+        if (!(await checkBatchNorm(c))) return;
+        if (within) {
+          checked.relu6 += c.relu6 ? 1 : 0;
+          checked.eval += batchStats ? 0 : 1;
+        }
+        expect(forward.mock.calls.length > 0, `forward on ${shape}`).toBe(within && batchStats);
+        expect(backward.mock.calls.length > 0, `backward on ${shape}`).toBe(within);
+      }),
+      { numRuns: 30, seed: 42 },
+    );
+    expect(checked.relu6 > 0 && checked.eval > 0, `channel-path cases checked: ${JSON.stringify(checked)}`).toBe(true);
+    forward.mockRestore();
+    backward.mockRestore();
+  });
+
+  it('one-invocation-a-channel pass: running statistics and variance at |mean| 1e4, 70000 channels', async () => {
+    const forward = vi.spyOn(bnChannelForward, 'get');
+    for (const shape of [[2, 70_000, 1, 1], [1, 70_000, 2, 2], [2, 3, BN_CHANNEL_MAX / 64, 32]]) {
+      const [n, ch, h, w] = shape;
+      const count = n * h * w;
+      const c: BnCase = { shape, affine: false, running: true, training: true, relu6: false, eps: 1e-5, momentum: 1, seed: 17 };
+      const x = ref(shape, seededValues(n * ch * h * w, 17).map((v) => Math.fround(1e4 + v)));
+      const [rm, rv] = [ref([ch]), ref([ch], new Array(ch).fill(1))];
+      const tol = tolerances(c, [x, rm, rv]);
+      await checkOp({ ref: batchNormRef({ affine: false, running: true, training: true, eps: c.eps }), inputs: [x, rm, rv], gpu: gpuCall(c), grad: [0], tol: tol.forward, gradTol: tol.input });
+      const tensors = [x, rm, rv].map((t) => fromArray(t.data, t.shape));
+      gpuCall(c)(tensors).dispose();
+      const expected = batchNormRunningUpdateRef(x, rm, rv, 1);
+      assertClose(await tensors[1].toArray(), expected.mean, f32Tolerance(count, 1e4), 'running mean', [ch]);
+      assertClose(await tensors[2].toArray(), expected.variance, f32Tolerance(count, maxAbs(expected.variance)), 'running var', [ch]);
+      tensors.forEach((t) => t.dispose());
+    }
+    expect(forward).toHaveBeenCalled();
+    forward.mockRestore();
+    // Affine, eval and train on 70000 channels of 2x2 (forward, dx, dweight, dbias). ReLU6 is checked
+    // above: on this many values some would lie too close to a kink to compare.
+    const base = { shape: [2, 70_000, 2, 2], affine: true, running: true, relu6: false, eps: 1e-3, momentum: 0.1, seed: 19 };
+    expect(await checkBatchNorm({ ...base, training: true })).toBe(true);
+    expect(await checkBatchNorm({ ...base, training: false })).toBe(true);
+  });
+
   it('runs past 65535 workgroups in every pass', async () => {
-    // 4.2M channels of 4 values, one thread each: 65.6k workgroups of 64.
+    // 4.2M channels of 4 values, one thread each: 65.6k workgroups of 64 (the one-invocation-a-channel pass).
     await checkBatchNorm({ shape: [4, 4_200_000, 1, 1], affine: true, running: true, training: true, relu6: false, eps: 1e-3, momentum: 0.1, seed: 3 });
   });
 

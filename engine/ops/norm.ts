@@ -4,7 +4,7 @@ import { grid1d } from '../kernel.ts';
 import { shapeString } from '../host.ts';
 import type { Storage } from '../device/buffers.ts';
 import { allocate, type Tensor } from '../tensor.ts';
-import { BN_FUSE_PARTIALS, BN_PARTIAL_WG, bnApply, bnGradFinalize, bnGradPartial, bnInputGrad, bnStatsFinalize, bnStatsPartial, rowSplit } from '../../kernels/batchnorm.ts';
+import { BN_CHANNEL_MAX, BN_CHANNEL_WG, BN_FUSE_PARTIALS, BN_PARTIAL_WG, bnApply, bnChannelBackward, bnChannelForward, bnGradFinalize, bnGradPartial, bnInputGrad, bnStatsFinalize, bnStatsPartial, rowSplit } from '../../kernels/batchnorm.ts';
 import { dense } from './movement.ts';
 
 export interface BatchNormOptions {
@@ -57,25 +57,35 @@ const BatchNorm: FunctionDef<BatchNormAttrs> = {
     const stats: Record<string, Storage> = {};
     if (wd && bd) Object.assign(stats, { weight: wd.storage, bias: bd.storage });
     if (running) Object.assign(stats, { running_mean: a.runningMean!.storage, running_var: a.runningVar!.storage });
-    const statsParams = { groups, c, p, eps: a.eps, momentum: a.momentum, unbias: count > 1 ? count / (count - 1) : 1, update: a.updateRunning ? 1 : 0 };
-    let partial: Tensor | null = null;
-    if (a.batchStats) {
-      partial = allocate([4 * groups * c * p]);
-      bnStatsPartial.get({ vec4 }).run({ x: xd.storage, partial: partial.storage }, { n, c, s, p, b, groups, relu6: 0 }, grid1d(groups * c * p, BN_PARTIAL_WG));
-      stats.partial = partial.storage;
-    }
-    // Few partials a channel (or none, in eval): bn_apply computes the coefficients itself.
-    const fused = !a.batchStats || groups * p <= BN_FUSE_PARTIALS;
-    if (!fused) bnStatsFinalize.get(variant).run({ ...stats, coeff: coeff.storage }, statsParams, grid1d(c, BN_PARTIAL_WG));
     const y = allocate(x.shape);
-    bnApply
-      .get({ vec4, fused: fused ? variant : undefined })
-      .run(
-        { x: xd.storage, ...(fused ? stats : {}), coeff: coeff.storage, y: y.storage },
-        { n, c, s, p, b, groups, relu6: a.relu6 ? 1 : 0, ...(fused ? statsParams : {}) },
-        grid1d(groups * c * p, BN_PARTIAL_WG),
-      );
-    partial?.dispose();
+    const relu6 = a.relu6 ? 1 : 0;
+    const unbias = count > 1 ? count / (count - 1) : 1;
+    const update = a.updateRunning ? 1 : 0;
+    if (a.batchStats && count <= BN_CHANNEL_MAX) {
+      // Few elements a channel: one invocation a channel does the stats, the finalize and the apply.
+      bnChannelForward
+        .get({ vec4, affine: a.affine, running })
+        .run({ x: xd.storage, ...stats, coeff: coeff.storage, y: y.storage }, { n, c, s, relu6, eps: a.eps, momentum: a.momentum, unbias, update }, grid1d(c, BN_CHANNEL_WG));
+    } else {
+      const statsParams = { groups, c, p, eps: a.eps, momentum: a.momentum, unbias, update };
+      let partial: Tensor | null = null;
+      if (a.batchStats) {
+        partial = allocate([4 * groups * c * p]);
+        bnStatsPartial.get({ vec4 }).run({ x: xd.storage, partial: partial.storage }, { n, c, s, p, b, groups, relu6: 0 }, grid1d(groups * c * p, BN_PARTIAL_WG));
+        stats.partial = partial.storage;
+      }
+      // Few partials a channel (or none, in eval): bn_apply computes the coefficients itself.
+      const fused = !a.batchStats || groups * p <= BN_FUSE_PARTIALS;
+      if (!fused) bnStatsFinalize.get(variant).run({ ...stats, coeff: coeff.storage }, statsParams, grid1d(c, BN_PARTIAL_WG));
+      bnApply
+        .get({ vec4, fused: fused ? variant : undefined })
+        .run(
+          { x: xd.storage, ...(fused ? stats : {}), coeff: coeff.storage, y: y.storage },
+          { n, c, s, p, b, groups, relu6, ...(fused ? statsParams : {}) },
+          grid1d(groups * c * p, BN_PARTIAL_WG),
+        );
+      partial?.dispose();
+    }
     ctx.save(xd, coeff);
     coeff.dispose();
     for (const [t, original] of [[xd, x], [wd, weight], [bd, bias]] as const) if (t && t !== original) t.dispose();
@@ -86,34 +96,42 @@ const BatchNorm: FunctionDef<BatchNormAttrs> = {
     const { n, c, s, count, vec4, p, b, groups } = dims(x);
     const gd = dense(g);
     const relu6 = a.relu6 ? 1 : 0;
-    const partial = allocate([2 * groups * c * p]);
-    bnGradPartial
-      .get({ vec4 })
-      .run({ x: x.storage, g: gd.storage, coeff: coeff.storage, partial: partial.storage }, { n, c, s, p, b, groups, relu6 }, grid1d(groups * c * p, BN_PARTIAL_WG));
+    const [wantX, wantW, wantB] = ctx.needsInputGrad;
     const dweight = a.affine ? allocate([c]) : null;
     const dbias = a.affine ? allocate([c]) : null;
-    const grads: Record<string, Storage> = { partial: partial.storage, coeff: coeff.storage };
-    if (dweight && dbias) Object.assign(grads, { dweight: dweight.storage, dbias: dbias.storage });
-    const gradParams = { groups, c, p, count, use_batch: a.batchStats ? 1 : 0 };
-    const [wantX, wantW, wantB] = ctx.needsInputGrad;
-    const elementParams = { n, c, s, p, b, groups, relu6 };
+    const wgrads: Record<string, Storage> = dweight && dbias ? { dweight: dweight.storage, dbias: dbias.storage } : {};
+    const use_batch = a.batchStats ? 1 : 0;
     let dx: Tensor | null = null;
-    if (wantX && groups * p <= BN_FUSE_PARTIALS) {
-      // Few partials a channel: bn_input_grad computes dcoeff itself (and writes dweight, dbias).
+    if (wantX && count <= BN_CHANNEL_MAX) {
+      // Few elements a channel: one invocation a channel does the sums, dweight, dbias and dx.
       dx = allocate(x.shape);
-      bnInputGrad
-        .get({ vec4, fused: { affine: a.affine } })
-        .run({ x: x.storage, g: gd.storage, ...grads, dx: dx.storage }, { ...elementParams, count, use_batch: gradParams.use_batch }, grid1d(groups * c * p, BN_PARTIAL_WG));
+      bnChannelBackward
+        .get({ vec4, affine: a.affine })
+        .run({ x: x.storage, g: gd.storage, coeff: coeff.storage, ...wgrads, dx: dx.storage }, { n, c, s, relu6, count, use_batch }, grid1d(c, BN_CHANNEL_WG));
     } else {
-      const dcoeff = allocate([4 * c]);
-      bnGradFinalize.get({ affine: a.affine }).run({ ...grads, dcoeff: dcoeff.storage }, gradParams, grid1d(c, BN_PARTIAL_WG));
-      if (wantX) {
+      const partial = allocate([2 * groups * c * p]);
+      bnGradPartial
+        .get({ vec4 })
+        .run({ x: x.storage, g: gd.storage, coeff: coeff.storage, partial: partial.storage }, { n, c, s, p, b, groups, relu6 }, grid1d(groups * c * p, BN_PARTIAL_WG));
+      const grads: Record<string, Storage> = { partial: partial.storage, coeff: coeff.storage, ...wgrads };
+      const elementParams = { n, c, s, p, b, groups, relu6 };
+      if (wantX && groups * p <= BN_FUSE_PARTIALS) {
+        // Few partials a channel: bn_input_grad computes dcoeff itself (and writes dweight, dbias).
         dx = allocate(x.shape);
-        bnInputGrad.get({ vec4 }).run({ x: x.storage, g: gd.storage, coeff: dcoeff.storage, dx: dx.storage }, elementParams, grid1d(groups * c * p, BN_PARTIAL_WG));
+        bnInputGrad
+          .get({ vec4, fused: { affine: a.affine } })
+          .run({ x: x.storage, g: gd.storage, ...grads, dx: dx.storage }, { ...elementParams, count, use_batch }, grid1d(groups * c * p, BN_PARTIAL_WG));
+      } else {
+        const dcoeff = allocate([4 * c]);
+        bnGradFinalize.get({ affine: a.affine }).run({ ...grads, dcoeff: dcoeff.storage }, { groups, c, p, count, use_batch }, grid1d(c, BN_PARTIAL_WG));
+        if (wantX) {
+          dx = allocate(x.shape);
+          bnInputGrad.get({ vec4 }).run({ x: x.storage, g: gd.storage, coeff: dcoeff.storage, dx: dx.storage }, elementParams, grid1d(groups * c * p, BN_PARTIAL_WG));
+        }
+        dcoeff.dispose();
       }
-      dcoeff.dispose();
+      partial.dispose();
     }
-    partial.dispose();
     if (gd !== g) gd.dispose();
     return a.affine ? [dx, wantW ? dweight : null, wantB ? dbias : null] : [dx];
   },
