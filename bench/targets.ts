@@ -6,6 +6,8 @@ export interface TargetRow {
   row: BenchRow;
   measured: number;
   met: boolean;
+  /** A GFLOP/s miss that runs at or above our matmul on the same pass's own GEMM shape. */
+  atGemmShape?: boolean;
   /**
    * A miss whose limit this run measured on the adapter itself: the copy kernel moving the same bytes stays
    * below the target, or the peer already runs so close to our ceiling that the speed-up would need more
@@ -103,9 +105,14 @@ function memoryLimits(c: TargetCheck, all: BenchRow[], profiles: KernelProfile[]
 function flopLimits(c: TargetCheck, all: BenchRow[]): string[] {
   return c.rows
     .filter((t) => !t.met)
-    .map(({ row }) => {
+    .map((t) => {
+      const { row } = t;
       const mm = all.find((p) => p.suite === row.suite && p.shape === row.shape && p.name === `probe: matmul as ${row.name}`);
-      const same = mm ? ` Our matmul kernel on this pass's own GEMM shape (${mm.note}) reaches ${mm.value.toFixed(2)} GFLOP/s = ${pct(mm.fraction ?? 0)}.` : '';
+      t.atGemmShape = mm !== undefined && row.value >= mm.value;
+      const same = mm
+        ? ` Our matmul kernel on this pass's own GEMM shape (${mm.note}) reaches ${mm.value.toFixed(2)} GFLOP/s = ${pct(mm.fraction ?? 0)}` +
+          (t.atGemmShape ? ': the conv already beats it, so what is missing is a faster kernel for GEMMs of this shape.' : '.')
+        : '';
       return `- ${row.name} (${row.shape}): ${row.value.toFixed(2)} GFLOP/s = ${pct(row.fraction!)} of the best matmul.${same}`;
     });
 }
