@@ -94,22 +94,29 @@ const ROW_LOOP = (body: (i: string, slot: 'a' | 'b') => string) => /* wgsl */ `
     }
   }`;
 
-function statsPartialSource({ vec4 }: BatchNormElementVariant): string {
-  const bindings = /* wgsl */ `
-@group(0) @binding(1) var<storage, read_write> partial: array<vec4<f32>>;
-@group(0) @binding(2) var<uniform> params: Params;
 // Chan et al.'s combination of two (count, mean, M2) summaries.
+const CHAN_MERGE = /* wgsl */ `
 fn merge(a: vec3<f32>, b: vec3<f32>) -> vec3<f32> {
   let n = a.x + b.x;
   let f = select(0.0, b.x / n, n > 0.0);
   let d = b.y - a.y;
   return vec3<f32>(n, a.y + d * f, a.z + b.z + d * d * a.x * f);
 }`;
-  // The lanes of a vec4 are four streams of equal count, each summarised as (count, mean, M2) with its
-  // mean taken relative to lane x's shift, and merged.
-  const lanes = vec4
+
+/** WGSL: the (count, mean, M2) of a stream of k values, the four lanes of a vec4 merged. */
+const laneSummaries = (vec4: boolean) =>
+  vec4
     ? `merge(merge(vec3<f32>(k, mean.x, m2.x), vec3<f32>(k, mean.y, m2.y)), merge(vec3<f32>(k, mean.z, m2.z), vec3<f32>(k, mean.w, m2.w)))`
     : 'vec3<f32>(k, mean, m2)';
+
+function statsPartialSource({ vec4 }: BatchNormElementVariant): string {
+  const bindings = /* wgsl */ `
+@group(0) @binding(1) var<storage, read_write> partial: array<vec4<f32>>;
+@group(0) @binding(2) var<uniform> params: Params;
+${CHAN_MERGE}`;
+  // The lanes of a vec4 are four streams of equal count, each summarised as (count, mean, M2) with its
+  // mean taken relative to lane x's shift, and merged.
+  const lanes = laneSummaries(vec4);
   // Sums of d = x - shift and d², shifted by the stream's first value (no division per element, which
   // lavapipe emulates lane by lane). The shift is one of the stream's values, so M2 >= (shift - mean)²
   // and S2 - S1²/k keeps its error relative to M2, as Welford does, however large |mean| is.
@@ -427,17 +434,10 @@ function channelForwardSource({ vec4, affine, running }: BatchNormChannelVariant
 @group(0) @binding(${list.length + 1}) var<storage, read_write> coeff: array<vec4<f32>>;
 @group(0) @binding(${list.length + 2}) var<storage, read_write> y: array<T>;
 @group(0) @binding(${list.length + 3}) var<uniform> params: Params;
-fn merge(a: vec3<f32>, b: vec3<f32>) -> vec3<f32> {
-  let n = a.x + b.x;
-  let f = select(0.0, b.x / n, n > 0.0);
-  let d = b.y - a.y;
-  return vec3<f32>(n, a.y + d * f, a.z + b.z + d * d * a.x * f);
-}`;
+${CHAN_MERGE}`;
   // As bn_stats_partial: sums of x - shift and its square, shift = the channel's first value (per vec4
   // lane, the lanes' summaries then Chan-merged relative to lane x's shift).
-  const lanes = vec4
-    ? `merge(merge(vec3<f32>(k, mean.x, m2.x), vec3<f32>(k, mean.y, m2.y)), merge(vec3<f32>(k, mean.z, m2.z), vec3<f32>(k, mean.w, m2.w)))`
-    : 'vec3<f32>(k, mean, m2)';
+  const lanes = laneSummaries(vec4);
   const s0 = vec4 ? 'shift.x' : 'shift';
   return /* wgsl */ `${CHANNEL_HEAD(vec4, bindings, ', eps: f32, momentum: f32, unbias: f32, update: u32')}
   let shift = x[first];
