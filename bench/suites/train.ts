@@ -79,21 +79,25 @@ async function superNetStep(ctx: BenchContext, batch: number): Promise<BenchRow>
   const candidates = net.layers.reduce((s, l) => s + l.spec.candidates.length, 0);
   // net.costs: billions of multiply-adds per image of each candidate; forward + input-gradient backward.
   const mixedMultiplyAdds = net.costs.flat().reduce((s, c) => s + c, 0) * 1e9 * batch;
+  const step = () => {
+    const { stages, cost } = net.forwardSuper(x, { mode: 'mixed' });
+    const last = stages[stages.length - 1];
+    const loss = add(mean(last), affine(cost as Tensor, 0.1));
+    opt.zeroGrad();
+    backward(loss);
+    opt.step();
+  };
   try {
-    return await measure(ctx, {
+    const row = await measure(ctx, {
       suite: 'train', name: 'FNA++ super-net arch step', shape: `${size}x${size} b${batch}`,
       work: 2 * 2 * mixedMultiplyAdds, unit: 'GFLOP/s', ceiling: MATMUL_CEILING,
       note: `detection space: ${net.layers.length} mixed layers, ${candidates} candidates; weights frozen (GFLOP/s counts the candidates' forward + input gradients); no tfjs equivalent`,
-      ours: () => {
-        const { stages, cost } = net.forwardSuper(x, { mode: 'mixed' });
-        const last = stages[stages.length - 1];
-        const loss = add(mean(last), affine(cost as Tensor, 0.1));
-        opt.zeroGrad();
-        backward(loss);
-        opt.step();
-      },
+      ours: step,
       opts: { clock: 'wall', warmup: 1, runs: ctx.quick ? 1 : 5 },
     });
+    // Where the search phase's time goes (the adaptation pipeline will run this step thousands of times).
+    ctx.profiles.push(await profileOurs(`FNA++ super-net arch step ${size}x${size} b${batch}`, step));
+    return row;
   } finally {
     x.dispose();
     opt.dispose();
