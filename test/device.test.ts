@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { add, fromArray, memory, runtime, sync } from '../engine/index.ts';
+import { add, fromArray, memory, relu, runtime, startProfiling, stopProfiling, sync } from '../engine/index.ts';
 
 const run = promisify(execFile);
 
@@ -43,6 +43,24 @@ describe('device bring-up', () => {
     );
     await sync();
     expect(memory().live).toBe(0);
+  });
+
+  it('times kernels to the nanosecond, not rounded to Dawn\'s 65.5 us timestamp quantum', async () => {
+    if (!runtime().ctx.features.has('timestamp-query')) {
+      expect(() => startProfiling()).toThrow(/timestamp-query/);
+      return;
+    }
+    const x = fromArray(new Float32Array(4096).fill(1));
+    const totalsNs: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      startProfiling();
+      relu(x).dispose();
+      const [t] = await stopProfiling();
+      totalsNs.push(Math.round(t.totalMs * 1e6));
+    }
+    x.dispose();
+    // With quantization every total is a multiple of 2^16 ns; without, six in a row would be a fluke.
+    expect(totalsNs.some((ns) => ns % 65536 !== 0)).toBe(true);
   });
 });
 

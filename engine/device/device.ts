@@ -100,11 +100,22 @@ function driverHint(): string {
   );
 }
 
+// Dawn rounds timestamp-query values down to multiples of 2^16 ns (65.5 us) unless its
+// `timestamp_quantization` toggle is off: a per-kernel profile of 10-100 us kernels would be mostly rounding.
+// A browser keeps the rounding against timing attacks; a headless process timing its own kernels has no need.
+function withPreciseTimestamps(userFlags: string[]): string[] {
+  const key = 'disable-dawn-features=';
+  const flags = userFlags.filter((f) => !f.startsWith(key));
+  const disabled = userFlags.filter((f) => f.startsWith(key)).flatMap((f) => f.slice(key.length).split(',')).filter(Boolean);
+  if (!disabled.includes('timestamp_quantization')) disabled.push('timestamp_quantization');
+  return [...flags, key + disabled.join(',')];
+}
+
 async function createContext(opts: DeviceOptions): Promise<GpuContext> {
   process.env.XDG_RUNTIME_DIR ??= `/tmp/xdg-runtime-${process.getuid?.() ?? 0}`;
   const backend = opts.backend ?? process.env.FNA_BACKEND;
   const adapterName = opts.adapter ?? process.env.FNA_ADAPTER;
-  const flags = [...(opts.dawnFlags ?? [])];
+  const flags = withPreciseTimestamps(opts.dawnFlags ?? []);
   if (backend) flags.push(`backend=${backend}`);
   if (adapterName) flags.push(`adapter=${adapterName}`);
   gpu = create(flags);
