@@ -1,9 +1,11 @@
 // `npm run bench`: runs the suites in bench/suites/index.ts and writes bench/results/latest.json and
 // bench/RESULTS.md. Options: --suite a,b (a subset; results go to bench/results/<a,b>.json), --quick,
 // --no-peer (skip the tfjs-webgpu comparison), --report (measure nothing: rewrite RESULTS.md from
-// results/latest.json, after a change to how the report reads a run).
+// results/latest.json, after a change to how the report reads a run), --out DIR (write latest.json and
+// RESULTS.md into DIR instead: a run on another machine). After each suite the rows so far go to
+// <out>/results/partial.json, so a run stopped part-way keeps what it measured.
 import os from 'node:os';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { init, shutdown } from '../engine/index.ts';
@@ -21,6 +23,7 @@ interface Args {
   quick: boolean;
   peer: boolean;
   reportOnly: boolean;
+  out: string | null;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -28,22 +31,25 @@ function parseArgs(argv: string[]): Args {
   let quick = false;
   let peer = true;
   let reportOnly = false;
+  let out: string | null = null;
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--quick') quick = true;
     else if (argv[i] === '--no-peer') peer = false;
     else if (argv[i] === '--report') reportOnly = true;
+    else if (argv[i] === '--out') out = argv[++i] ?? null;
     else if (argv[i] === '--suite') suites = (argv[++i] ?? '').split(',').filter(Boolean);
     else if (argv[i].startsWith('--suite=')) suites = argv[i].slice(8).split(',').filter(Boolean);
-    else throw new Error(`bench: unknown argument '${argv[i]}' (use --suite a,b, --quick, --no-peer and --report)`);
+    else throw new Error(`bench: unknown argument '${argv[i]}' (use --suite a,b, --quick, --no-peer, --out DIR and --report)`);
   }
   const unknown = (suites ?? []).filter((s) => !SUITES.some((x) => x.name === s));
   if (unknown.length) throw new Error(`bench: no suite named ${unknown.join(', ')}; suites: ${SUITES.map((s) => s.name).join(', ')}`);
-  return { suites, quick, peer, reportOnly };
+    if (out === null && argv.includes('--out')) throw new Error('bench: --out needs a folder');
+  return { suites, quick, peer, reportOnly, out };
 }
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
-  const here = fileURLToPath(new URL('.', import.meta.url));
+  const here = args.out ?? fileURLToPath(new URL('.', import.meta.url));
   if (args.reportOnly) {
     const report = JSON.parse(readFileSync(join(here, 'results', 'latest.json'), 'utf8')) as BenchReport;
     writeMarkdown(join(here, 'RESULTS.md'), report);
@@ -67,12 +73,28 @@ async function main(): Promise<void> {
   const loadSamples: number[] = [];
   const loadTimer = setInterval(() => loadSamples.push(os.loadavg()[0]), 10_000);
   const rows: BenchRow[] = [];
+  const reportSoFar = (): BenchReport => {
+    for (const r of rows) {
+      const ceiling = r.ceiling ? ctx.ceilings.get(r.ceiling) : undefined;
+      r.fraction = ceiling ? r.value / ceiling : null;
+    }
+    return {
+      machine,
+      suites: selected.map((s) => ({ name: s.name, description: s.description })),
+      ceilings: Object.fromEntries(ctx.ceilings),
+      totalSeconds: (performance.now() - started) / 1000,
+      rows,
+      profiles: ctx.profiles,
+    };
+  };
+  const partialFile = join(here, 'results', 'partial.json');
   try {
     for (const suite of selected) {
       const t0 = performance.now();
       console.log(`suite ${suite.name}: ${suite.description}`);
       rows.push(...(await suite.run(ctx)));
       console.log(`suite ${suite.name} done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+      writeJson(partialFile, reportSoFar());
     }
   } finally {
     machine.loadAverageEnd = os.loadavg()[0];
@@ -80,18 +102,8 @@ async function main(): Promise<void> {
     clearInterval(loadTimer);
     await shutdown();
   }
-  for (const r of rows) {
-    const ceiling = r.ceiling ? ctx.ceilings.get(r.ceiling) : undefined;
-    if (ceiling) r.fraction = r.value / ceiling;
-  }
-  const report: BenchReport = {
-    machine,
-    suites: selected.map((s) => ({ name: s.name, description: s.description })),
-    ceilings: Object.fromEntries(ctx.ceilings),
-    totalSeconds: (performance.now() - started) / 1000,
-    rows,
-    profiles: ctx.profiles,
-  };
+  const report = reportSoFar();
+  rmSync(partialFile, { force: true });
   if (args.suites || args.quick) {
     const file = join(here, 'results', `${args.quick ? 'quick-' : ''}${selected.map((s) => s.name).join(',')}.json`);
     writeJson(file, report);
@@ -99,7 +111,7 @@ async function main(): Promise<void> {
   } else {
     writeJson(join(here, 'results', 'latest.json'), report);
     writeMarkdown(join(here, 'RESULTS.md'), report);
-    console.log(`wrote bench/results/latest.json and bench/RESULTS.md (${report.totalSeconds.toFixed(0)} s)`);
+    console.log(`wrote ${join(here, 'results', 'latest.json')} and ${join(here, 'RESULTS.md')} (${report.totalSeconds.toFixed(0)} s)`);
   }
   for (const r of rows) {
     const vs = r.speedup ? `  tfjs ${r.peer!.medianMs.toFixed(2).padStart(9)} ms  ${r.speedup.warm.toFixed(2)}x` : '';
