@@ -103,10 +103,10 @@ export function registerContiguousCopy(fn: (t: Tensor) => Tensor): void {
   contiguousCopy = fn;
 }
 
-export function allocate(shape: readonly number[], dtype: DType = 'float32', label?: string): Tensor {
+export function allocate(shape: readonly number[], dtype: DType = 'float32', label?: string, opts: { fresh?: boolean } = {}): Tensor {
   for (const d of shape) {
     if (!Number.isInteger(d) || d < 0) throw new Error(`allocate: invalid shape ${shapeString(shape)}`);
   }
-  const storage = runtime().pool.allocate(sizeOf(shape) * 4, label);
+  const storage = runtime().pool.allocate(sizeOf(shape) * 4, label, opts.fresh);
   return new Tensor(storage, [...shape], contiguousStrides(shape), 0, dtype);
 }

@@ -167,6 +167,57 @@ describe('buffer pool and queue', () => {
     expect(trimmed.allocated).toBe(before.allocated - before.pooled);
   });
 
+  it('hands a buffer released in the unsubmitted batch to the next GPU-written output, never to an upload', async () => {
+    await sync();
+    const x = E.fromArray([1, 2, 3]);
+    const y = E.exp(x); // recorded, not submitted: reads x
+    const xBuffer = x.storage.buffer;
+    x.dispose();
+    const upload = E.fromArray([4, 4, 4]);
+    expect(upload.storage.buffer).not.toBe(xBuffer);
+    const z = E.neg(y); // written by a kernel recorded after exp: may take x's buffer
+    expect(z.storage.buffer).toBe(xBuffer);
+    expect(memory().pendingRelease).toBe(0);
+    close(await values(y), [1, 2, 3].map(Math.exp));
+    close(await values(z), [1, 2, 3].map((v) => -Math.exp(v)));
+    for (const t of [y, z, upload]) t.dispose();
+  });
+
+  it('a queue write into a storage the unsubmitted batch uses lands after the commands recorded before it', async () => {
+    await sync();
+    const x = E.fromArray([1, 2, 3]);
+    const y = E.exp(x);
+    x.dispose();
+    const z = E.neg(y); // x's buffer, still to be read by exp
+    runtime().queue.write(z.storage, 0, Float32Array.of(5, 6, 7));
+    close(await values(y), [1, 2, 3].map(Math.exp));
+    close(await values(z), [5, 6, 7]);
+    for (const t of [y, z]) t.dispose();
+  });
+
+  it('a batch of same-sized ops keeps two buffers, not one per op', async () => {
+    const queue = runtime().queue;
+    const threshold = queue.flushThreshold;
+    queue.flushThreshold = Number.MAX_SAFE_INTEGER;
+    await sync();
+    const x = E.fromArray(new Float32Array(1000).fill(0.5));
+    const before = memory().allocated;
+    try {
+      let y = E.exp(x);
+      for (let i = 0; i < 200; i++) {
+        const next = E.neg(y);
+        y.dispose();
+        y = next;
+      }
+      expect(memory().allocated - before).toBeLessThanOrEqual(2 * 4000);
+      close(await values(y), Array(1000).fill(Math.exp(0.5)));
+      y.dispose();
+    } finally {
+      queue.flushThreshold = threshold;
+      x.dispose();
+    }
+  });
+
   it('a flush forced by a full uniform ring still defers the release of buffers the next dispatch uses', async () => {
     const queue = runtime().queue;
     const threshold = queue.flushThreshold;

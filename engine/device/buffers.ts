@@ -1,9 +1,14 @@
 // Reference-counted GPU storage with an exact-size pool.
 //
-// A storage released while commands that use it are still unsubmitted goes to `pendingRelease` and is
-// pooled only after the flush that submits them: a later `queue.writeBuffer` into a reused buffer would
+// A storage released while commands that use it are still unsubmitted goes to `pendingRelease` and joins
+// the pool only after the flush that submits them: a later `queue.writeBuffer` into a reused buffer would
 // otherwise land before the earlier commands run (queue writes are ordered against submits, not against
-// commands still sitting in an encoder).
+// commands still sitting in an encoder). Such a buffer may still be handed out again within the same batch
+// to a storage whose contents the GPU writes first (a kernel's output): commands run in recording order,
+// so the new owner's writes follow the old owner's last use. Uploads ask for `fresh` storage instead, and
+// any other queue write into a storage goes through CommandQueue.write, which flushes first when the
+// storage is used by the unsubmitted batch. Without this, a batch of N dispatches keeps N outputs alive:
+// 256 calls of a 16 MiB op would need 4 GiB, and the buffers past the pool's cap are created anew each call.
 import { GpuError } from './device.ts';
 
 export const STORAGE_USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
@@ -55,7 +60,8 @@ export function roundBytes(n: number): number {
 
 export class BufferPool {
   private free_ = new Map<number, GPUBuffer[]>();
-  private pending: Storage[] = [];
+  /** Released in the unsubmitted batch, by byte size: reusable only for GPU-written storage until the flush. */
+  private pending = new Map<number, GPUBuffer[]>();
   private stats = { live: 0, pooled: 0, pendingRelease: 0, liveBuffers: 0, pooledBuffers: 0 };
   constructor(
     private readonly device: GPUDevice,
@@ -63,22 +69,35 @@ export class BufferPool {
     public options: PoolOptions = { maxPooledBytes: 2 ** 30 },
   ) {}
 
-  allocate(byteSize: number, label = 'tensor'): Storage {
+  /**
+   * A storage of at least `byteSize` bytes. `fresh`: the buffer must not be used by unsubmitted commands
+   * (the caller fills it with queue.writeBuffer); otherwise the first write must be a GPU command.
+   */
+  allocate(byteSize: number, label = 'tensor', fresh = false): Storage {
     const size = roundBytes(byteSize);
     const maxBuffer = this.device.limits.maxBufferSize;
     if (size > maxBuffer) {
       throw new GpuError(`allocate(${label}): ${size} bytes exceeds the device's maxBufferSize of ${maxBuffer} bytes`);
     }
-    let buffer = this.free_.get(size)?.pop();
-    if (buffer) {
-      this.stats.pooled -= size;
-      this.stats.pooledBuffers--;
+    const recycled = fresh ? undefined : this.pending.get(size)?.pop();
+    let buffer = recycled;
+    if (recycled) {
+      this.stats.pendingRelease -= size;
     } else {
-      buffer = this.device.createBuffer({ size, usage: STORAGE_USAGE, label });
+      buffer = this.free_.get(size)?.pop();
+      if (buffer) {
+        this.stats.pooled -= size;
+        this.stats.pooledBuffers--;
+      } else {
+        buffer = this.device.createBuffer({ size, usage: STORAGE_USAGE, label });
+      }
     }
     this.stats.live += size;
     this.stats.liveBuffers++;
-    return new Storage(buffer, size, this);
+    const storage = new Storage(buffer!, size, this);
+    // Still used by the batch's earlier commands: released again before the flush, it must wait for it.
+    if (recycled) storage.usedInBatch = this.currentBatch();
+    return storage;
   }
 
   /** Called by Storage when its last reference goes. */
@@ -86,7 +105,9 @@ export class BufferPool {
     this.stats.live -= storage.byteSize;
     this.stats.liveBuffers--;
     if (storage.usedInBatch === this.currentBatch()) {
-      this.pending.push(storage);
+      let list = this.pending.get(storage.byteSize);
+      if (!list) this.pending.set(storage.byteSize, (list = []));
+      list.push(storage.buffer);
       this.stats.pendingRelease += storage.byteSize;
     } else {
       this.toPool(storage.buffer, storage.byteSize);
@@ -96,10 +117,12 @@ export class BufferPool {
   /** After a submit: everything pending may be reused. */
   onSubmitted(): void {
     const pending = this.pending;
-    this.pending = [];
-    for (const s of pending) {
-      this.stats.pendingRelease -= s.byteSize;
-      this.toPool(s.buffer, s.byteSize);
+    this.pending = new Map();
+    for (const [size, buffers] of pending) {
+      for (const b of buffers) {
+        this.stats.pendingRelease -= size;
+        this.toPool(b, size);
+      }
     }
   }
 

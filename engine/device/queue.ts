@@ -155,6 +155,15 @@ export class CommandQueue {
     this.pool.onSubmitted();
   }
 
+  /**
+   * Writes bytes into a storage through queue.writeBuffer. Queue writes run before anything still in the
+   * encoder, so a storage the unsubmitted batch uses (or whose buffer it recycled) is flushed first.
+   */
+  write(storage: Storage, byteOffset: number, data: ArrayBufferView): void {
+    if (storage.usedInBatch === this.batchId) this.flush();
+    this.device.queue.writeBuffer(storage.buffer, byteOffset, data.buffer, data.byteOffset, data.byteLength);
+  }
+
   /** Copies bytes of a storage to the CPU. Submits pending work (once) together with the copy. */
   async read(storage: Storage, byteOffset: number, byteSize: number): Promise<ArrayBuffer> {
     const alignedOffset = byteOffset & ~3;

@@ -94,9 +94,7 @@ export class BatchNorm2d extends Module {
     const useBatchStats = this.training || !this.runningMean;
     if (this.training && this.numBatchesTracked) {
       this.batches++;
-      // Nothing pending reads this counter, so a queue write cannot overtake a command that uses it.
-      const q = runtime().ctx.device.queue;
-      q.writeBuffer(this.numBatchesTracked.storage.buffer, 0, Int32Array.of(this.batches));
+      runtime().queue.write(this.numBatchesTracked.storage, 0, Int32Array.of(this.batches));
     }
     return batchNorm2d(x, {
       weight: this.weight ?? undefined,

@@ -122,13 +122,11 @@ export abstract class Module {
     ].filter(Boolean);
     if (problems.length) throw new StateDictError(`loadStateDict: ${problems.join(' | ')}`);
     const rt = runtime();
-    rt.queue.flush(); // queue writes must not overtake commands still waiting to be submitted
     for (const [k, t] of own) {
       const h = sd.get(k);
       if (!h) continue;
       if (!t.isDense()) throw new StateDictError(`loadStateDict: ${k} is not a dense tensor`);
-      const data = h.data;
-      rt.ctx.device.queue.writeBuffer(t.storage.buffer, 0, data.buffer, data.byteOffset, data.byteLength);
+      rt.queue.write(t.storage, 0, h.data);
     }
     for (const [path, m] of this.namedModules()) m.afterLoad(sd, path ? `${path}.` : '');
   }

@@ -20,7 +20,7 @@ export function fromArray(data: ArrayLike<number>, shape: readonly number[] = [d
   if (sizeOf(shape) !== data.length) {
     throw new Error(`fromArray: shape ${shapeString(shape)} holds ${sizeOf(shape)} elements, data has ${data.length}`);
   }
-  const t = allocate(shape, dtype, 'fromArray');
+  const t = allocate(shape, dtype, 'fromArray', { fresh: true });
   const typed = dtype === 'int32' ? Int32Array.from(data) : data instanceof Float32Array ? data : Float32Array.from(data);
   if (typed.length > 0) runtime().ctx.device.queue.writeBuffer(t.storage.buffer, 0, typed.buffer, typed.byteOffset, typed.byteLength);
   return finish(t, opts);
