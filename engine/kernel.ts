@@ -4,7 +4,6 @@
 import { WgslReflect } from 'wgsl_reflect/wgsl_reflect.module.js';
 import type { Storage } from './device/buffers.ts';
 import { runtime } from './runtime.ts';
-import { noteKernel } from './device/device.ts';
 
 /** WebGPU's default maxStorageBuffersPerShaderStage; our kernels must run on every adapter. */
 export const PORTABLE_STORAGE_BINDINGS = 8;
@@ -142,7 +141,6 @@ export class Kernel {
       throw new Error(`kernel '${this.name}': has no uniform struct, but uniforms ${Object.keys(uniforms).join(', ')} were given`);
     }
     const uniformBytes = this.uniformSize ? this.packUniforms(uniforms) : null;
-    noteKernel(this.name);
     rt.queue.dispatch(this.name, this.getPipeline(), storages, uniformBytes, workgroups);
   }
 }

@@ -22,6 +22,7 @@ export async function init(opts: DeviceOptions = {}): Promise<Runtime> {
   const queue = new CommandQueue(ctx.device);
   const pool = new BufferPool(ctx.device, () => queue.batchId);
   queue.pool = pool;
+  pool.onDestroy = (buffer) => queue.forgetBuffer(buffer);
   current = { ctx, pool, queue, pipelines: new PipelineCache(ctx.device) };
   return current;
 }

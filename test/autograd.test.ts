@@ -195,6 +195,29 @@ describe('buffer pool and queue', () => {
     for (const t of [y, z]) t.dispose();
   });
 
+  it('a repeated step reuses its bind groups once the pool settles, and each dispatch still reads its own uniforms', async () => {
+    const queue = runtime().queue;
+    const x = E.fromArray([1, 2, 3, 4]);
+    const step = (s: number) =>
+      E.tidy(() => {
+        const y = E.mulScalar(E.exp(E.mulScalar(x, s)), 2);
+        return E.sum(E.add(y, E.neg(x)));
+      });
+    const created: number[] = [];
+    for (let s = 1; s <= 6; s++) {
+      await sync();
+      const before = queue.stats.bindGroupsCreated;
+      const total = step(s / 8);
+      const got = await total.item();
+      total.dispose();
+      created.push(queue.stats.bindGroupsCreated - before);
+      const want = [1, 2, 3, 4].reduce((acc, v) => acc + 2 * Math.exp((v * s) / 8) - v, 0);
+      expect(Math.abs(got - want)).toBeLessThanOrEqual(1e-5 * Math.abs(want));
+    }
+    expect(created.slice(-2)).toEqual([0, 0]);
+    x.dispose();
+  });
+
   it('a batch of same-sized ops keeps two buffers, not one per op', async () => {
     const queue = runtime().queue;
     const threshold = queue.flushThreshold;

@@ -63,6 +63,8 @@ export class BufferPool {
   /** Released in the unsubmitted batch, by byte size: reusable only for GPU-written storage until the flush. */
   private pending = new Map<number, GPUBuffer[]>();
   private stats = { live: 0, pooled: 0, pendingRelease: 0, liveBuffers: 0, pooledBuffers: 0 };
+  /** Told before a buffer is destroyed (the queue drops bind groups that hold it). */
+  onDestroy: (buffer: GPUBuffer) => void = () => {};
   constructor(
     private readonly device: GPUDevice,
     private readonly currentBatch: () => number,
@@ -79,12 +81,12 @@ export class BufferPool {
     if (size > maxBuffer) {
       throw new GpuError(`allocate(${label}): ${size} bytes exceeds the device's maxBufferSize of ${maxBuffer} bytes`);
     }
-    const recycled = fresh ? undefined : this.pending.get(size)?.pop();
+    const recycled = fresh ? undefined : this.takeLowest(this.pending.get(size));
     let buffer = recycled;
     if (recycled) {
       this.stats.pendingRelease -= size;
     } else {
-      buffer = this.free_.get(size)?.pop();
+      buffer = this.takeLowest(this.free_.get(size));
       if (buffer) {
         this.stats.pooled -= size;
         this.stats.pooledBuffers--;
@@ -98,6 +100,24 @@ export class BufferPool {
     // Still used by the batch's earlier commands: released again before the flush, it must wait for it.
     if (recycled) storage.usedInBatch = this.currentBatch();
     return storage;
+  }
+
+  private bufferIds = new WeakMap<GPUBuffer, number>();
+  private nextBufferId = 0;
+  private bufferId(b: GPUBuffer): number {
+    let id = this.bufferIds.get(b);
+    if (id === undefined) this.bufferIds.set(b, (id = this.nextBufferId++));
+    return id;
+  }
+  /** The oldest buffer of a list: which buffer an op gets then depends on which are free, not on the order they were freed. */
+  private takeLowest(list: GPUBuffer[] | undefined): GPUBuffer | undefined {
+    if (!list?.length) return undefined;
+    let best = 0;
+    for (let i = 1; i < list.length; i++) if (this.bufferId(list[i]) < this.bufferId(list[best])) best = i;
+    const b = list[best];
+    list[best] = list[list.length - 1];
+    list.pop();
+    return b;
   }
 
   /** Called by Storage when its last reference goes. */
@@ -128,6 +148,7 @@ export class BufferPool {
 
   private toPool(buffer: GPUBuffer, size: number): void {
     if (this.stats.pooled + size > this.options.maxPooledBytes) {
+      this.onDestroy(buffer);
       buffer.destroy();
       return;
     }
@@ -140,7 +161,12 @@ export class BufferPool {
 
   /** Destroys every pooled buffer (for example between NAS trials whose shapes differ). */
   trim(): void {
-    for (const list of this.free_.values()) for (const b of list) b.destroy();
+    for (const list of this.free_.values()) {
+      for (const b of list) {
+        this.onDestroy(b);
+        b.destroy();
+      }
+    }
     this.free_.clear();
     this.stats.pooled = 0;
     this.stats.pooledBuffers = 0;
