@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/fna-offline}
 mkdir -p "$OUT"
 T0=$(date +%s); el() { echo "[t+$(( $(date +%s) - T0 ))s] $*"; }
-if ls .gl/*.deb >/dev/null 2>&1 && ! ldconfig -p | grep -q 'libvulkan.so.1 '; then
+# The Vulkan loader and the GL dispatch libraries NVIDIA's Vulkan driver links against, when brought along.
+if ls .gl/*.deb >/dev/null 2>&1; then
   for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
 fi
 icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
