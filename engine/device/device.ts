@@ -4,6 +4,7 @@
 // crashed the process after some hundreds of submits. `shutdown()` destroys the device and drops that
 // reference so Node can exit (Dawn keeps the event loop alive while the `gpu` object is reachable).
 import { create, globals } from 'webgpu';
+import { plainDawnPolling, politeDawnPolling } from './polling.ts';
 
 // GPUBufferUsage, GPUMapMode, ... as globals, before any module reads them.
 Object.assign(globalThis, globals);
@@ -160,11 +161,13 @@ async function createContext(opts: DeviceOptions): Promise<GpuContext> {
 
   const info = adapter.info;
   const description = `${info.vendor} ${info.architecture} ${info.device} ${info.description}`.toLowerCase();
+  const isSoftware = /llvmpipe|lavapipe|swiftshader|software|warp/.test(description);
+  if (isSoftware && process.env.FNA_BUSY_POLL !== '1') politeDawnPolling();
   return {
     device,
     adapterInfo: info,
     backend: backend ?? guessBackend(description),
-    isSoftware: /llvmpipe|lavapipe|swiftshader|software|warp/.test(description),
+    isSoftware,
     features: new Set([...device.features]),
     limits: device.limits,
   };
@@ -221,4 +224,5 @@ export async function shutdown(): Promise<void> {
   }
   asyncErrors = [];
   gpu = null;
+  plainDawnPolling();
 }
