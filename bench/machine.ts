@@ -39,6 +39,10 @@ export function machineInfo(): MachineInfo {
     backend: ctx.backend,
     software: ctx.isSoftware,
     gpuTimestamps: ctx.features.has('timestamp-query'),
-    shaderCache: process.env.MESA_SHADER_CACHE_DISABLE === 'true' ? 'Mesa shader cache disabled (cold = real compile)' : 'driver default',
+    shaderCache: !ctx.isSoftware
+      ? "the driver's own (cold is a real compile only on a fresh machine)"
+      : process.env.MESA_SHADER_CACHE_DISABLE === 'true'
+        ? 'Mesa shader cache disabled (cold = real compile)'
+        : 'driver default',
   };
 }

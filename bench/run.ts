@@ -5,7 +5,7 @@
 // RESULTS.md into DIR instead: a run on another machine). After each suite the rows so far go to
 // <out>/results/partial.json, so a run stopped part-way keeps what it measured.
 import os from 'node:os';
-import { readFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { init, shutdown } from '../engine/index.ts';
@@ -50,10 +50,17 @@ function parseArgs(argv: string[]): Args {
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const here = args.out ?? fileURLToPath(new URL('.', import.meta.url));
+  // Runs on other adapters (e.g. from scripts/run-offline.sh): results/<name>.json beside RESULTS-<name>.md.
+  const otherRuns = readdirSync(here).filter((f) => /^RESULTS-[\w.-]+\.md$/.test(f)).sort();
   if (args.reportOnly) {
     const report = JSON.parse(readFileSync(join(here, 'results', 'latest.json'), 'utf8')) as BenchReport;
-    writeMarkdown(join(here, 'RESULTS.md'), report);
-    console.log('rewrote bench/RESULTS.md from bench/results/latest.json (nothing measured)');
+    writeMarkdown(join(here, 'RESULTS.md'), report, 'bench/results/latest.json', otherRuns);
+    for (const md of otherRuns) {
+      const name = md.slice('RESULTS-'.length, -'.md'.length);
+      const other = JSON.parse(readFileSync(join(here, 'results', `${name}.json`), 'utf8')) as BenchReport;
+      writeMarkdown(join(here, md), other, `bench/results/${name}.json`);
+    }
+    console.log(`rewrote bench/RESULTS.md${otherRuns.map((f) => `, bench/${f}`).join('')} from their JSON (nothing measured)`);
     return;
   }
   const started = performance.now();
@@ -110,7 +117,7 @@ async function main(): Promise<void> {
     console.log(`wrote ${file}`);
   } else {
     writeJson(join(here, 'results', 'latest.json'), report);
-    writeMarkdown(join(here, 'RESULTS.md'), report);
+    writeMarkdown(join(here, 'RESULTS.md'), report, 'bench/results/latest.json', otherRuns);
     console.log(`wrote ${join(here, 'results', 'latest.json')} and ${join(here, 'RESULTS.md')} (${report.totalSeconds.toFixed(0)} s)`);
   }
   for (const r of rows) {
