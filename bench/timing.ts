@@ -4,10 +4,12 @@
 // runs after a warm-up, and reports the median with its spread (min, p10, p90, max) per call.
 //
 // Two clocks:
-//  - 'gpu-timestamp' where the adapter has the `timestamp-query` feature: the work is bracketed by two
-//    empty compute passes that write timestamps (the end one waits for everything submitted before it),
-//    so the time excludes JavaScript, submission and completion-polling latency. No engine hook needed:
-//    the engine's queue is flushed before and after, and the markers are submitted around it.
+//  - 'gpu-timestamp' where the adapter has the `timestamp-query` feature: a run's calls are recorded with
+//    submission held back (WorkDriver.hold), then an empty compute pass that writes a timestamp is
+//    submitted, then the recorded work, then a pass that writes the end timestamp. So the time is the GPU's
+//    own: neither recording nor submission gaps count (while the driver records, the GPU has nothing queued
+//    past the first marker; a marker submitted before recording would count the recording too).
+//    A driver that cannot hold back its submits (hold is optional) is measured as it submits.
 //  - 'wall' otherwise: performance.now() around recording plus `await sync()` (queue.onSubmittedWorkDone).
 // Fast work is repeated inside one measured run (callsPerRun) until a run lasts `minRunMs`.
 import { Kernel, type UniformValues } from '../engine/kernel.ts';
@@ -73,10 +75,18 @@ export interface WorkDriver {
   flush(): void;
   /** Resolves once the submitted work is done; throws GPU errors. */
   settle(): Promise<void>;
+  /** While on, recorded work stays unsubmitted until `flush`. Throws if that could not be kept. */
+  hold?(on: boolean): void;
+  /** A running count of what limits a held run (the engine: uniform-ring bytes taken). */
+  usage?(): number;
+  /** How many calls that each add `usagePerCall` to `usage()` one held run may record. */
+  heldCalls?(usagePerCall: number): number;
 }
 
 /** The engine as a driver: `record` runs in a tidy scope per call, so its tensors are released. */
 export function engineDriver(record: () => unknown): WorkDriver {
+  let threshold = 0;
+  let submits = 0;
   return {
     call: () =>
       tidy(() => {
@@ -84,6 +94,21 @@ export function engineDriver(record: () => unknown): WorkDriver {
       }),
     flush: () => runtime().queue.flush(),
     settle: () => sync(),
+    hold: (on) => {
+      const queue = runtime().queue;
+      if (on) {
+        [threshold, queue.flushThreshold] = [queue.flushThreshold, Number.MAX_SAFE_INTEGER];
+        submits = queue.stats.submits;
+        return;
+      }
+      queue.flushThreshold = threshold;
+      if (queue.stats.submits !== submits) {
+        throw new Error('timing: the engine submitted while a run was held (its uniform ring filled); time fewer calls per run');
+      }
+    },
+    usage: () => runtime().queue.stats.uniformBytes,
+    // A margin of 10% under the ring's capacity.
+    heldCalls: (perCall) => Math.floor((0.9 * runtime().queue.uniformCapacity) / Math.max(perCall, 1)),
   };
 }
 
@@ -109,11 +134,22 @@ class TimestampBracket {
     return encoder;
   }
 
-  /** GPU milliseconds between the two markers around `record`'s work. */
+  /** GPU milliseconds between the two markers around `record`'s work (see the header). */
   async measure(driver: WorkDriver, calls: number): Promise<number> {
     driver.flush();
-    this.device.queue.submit([this.marker(0).finish()]);
-    callTimes(driver, calls);
+    const held = Boolean(driver.hold);
+    if (held) {
+      driver.hold!(true);
+      try {
+        callTimes(driver, calls);
+      } finally {
+        driver.hold!(false);
+      }
+      this.device.queue.submit([this.marker(0).finish()]);
+    } else {
+      this.device.queue.submit([this.marker(0).finish()]);
+      callTimes(driver, calls);
+    }
     driver.flush();
     const end = this.marker(1);
     end.resolveQuerySet(this.querySet, 0, 2, this.resolved, 0);
@@ -164,10 +200,13 @@ export async function timeWorks(drivers: WorkDriver[], opts: TimingOptions = {})
   for (const driver of drivers) {
     driver.flush();
     await driver.settle();
+    const before = driver.usage?.() ?? 0;
     const coldMs = await timed(driver, 1);
     let lastMs = coldMs;
     for (let i = 0; i < warmup; i++) lastMs = await timed(driver, 1);
-    const callsPerRun = Math.max(1, Math.min(1000, Math.ceil(minRunMs / Math.max(lastMs, 1e-3))));
+    const perCall = ((driver.usage?.() ?? 0) - before) / (1 + warmup);
+    const heldCap = clock === 'gpu-timestamp' && driver.heldCalls ? Math.max(1, driver.heldCalls(perCall)) : 1000;
+    const callsPerRun = Math.max(1, Math.min(1000, heldCap, Math.ceil(minRunMs / Math.max(lastMs, 1e-3))));
     prepared.push({ driver, coldMs, callsPerRun, samplesMs: [] });
   }
   const bracket = clock === 'gpu-timestamp' ? new TimestampBracket(runtime().ctx.device) : null;

@@ -47,6 +47,7 @@ async function load(): Promise<TfjsPeer> {
   await tf.ready();
   tf.env().set('WEBGPU_CPU_FORWARD', false);
   const backend = tf.backend() as unknown as BackendInternals;
+  const batchSize = tf.env().get('WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE') as number;
   const flush = () => {
     backend.endComputePassEncoder();
     if (backend.commandEncoder) backend.submitQueue();
@@ -59,6 +60,8 @@ async function load(): Promise<TfjsPeer> {
       call: () => tf.dispose(tf.tidy(fn)),
       flush,
       settle: () => device.queue.onSubmittedWorkDone(),
+      // tfjs submits every WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE dispatches (15); while held, only at flush.
+      hold: (on) => tf.env().set('WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE', on ? Number.MAX_SAFE_INTEGER : batchSize),
     }),
   };
 }

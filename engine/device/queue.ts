@@ -18,6 +18,8 @@ export interface QueueStats {
   dispatches: number;
   /** Dispatches that had to create their bind group (the rest found it in the cache). */
   bindGroupsCreated: number;
+  /** Bytes of uniform-ring slots taken (a batch holds at most `uniformCapacity`). */
+  uniformBytes: number;
   submits: number;
   readbacks: number;
 }
@@ -30,7 +32,7 @@ export class CommandQueue {
   pendingDispatches = 0;
   /** Flush automatically after this many dispatches. */
   flushThreshold = 256;
-  readonly stats: QueueStats = { dispatches: 0, bindGroupsCreated: 0, submits: 0, readbacks: 0 };
+  readonly stats: QueueStats = { dispatches: 0, bindGroupsCreated: 0, uniformBytes: 0, submits: 0, readbacks: 0 };
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
   private uniformStaging: Uint8Array;
@@ -45,7 +47,7 @@ export class CommandQueue {
 
   constructor(
     private readonly device: GPUDevice,
-    private uniformCapacity = 256 * 1024,
+    readonly uniformCapacity = 256 * 1024,
   ) {
     this.uniformStaging = new Uint8Array(uniformCapacity);
     this.uniformBuffer = this.makeUniformBuffer();
@@ -80,6 +82,7 @@ export class CommandQueue {
     if (this.uniformUsed + slot > this.uniformCapacity) this.flush();
     const offset = this.uniformUsed;
     this.uniformUsed += slot;
+    this.stats.uniformBytes += slot;
     return { offset, bytes: this.uniformStaging.subarray(offset, offset + size) };
   }
 

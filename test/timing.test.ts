@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest';
+import { engineDriver, timeShader, timeWork } from '../bench/timing.ts';
+import { fromArray, neg, runtime } from '../engine/index.ts';
+
+const busyWait = (ms: number) => {
+  const end = performance.now() + ms;
+  while (performance.now() < end);
+};
+
+describe('bench timing API', () => {
+  it('GPU-timestamp runs count the GPU work, not the JavaScript that records it', async () => {
+    const x = fromArray(new Float32Array(256).fill(1));
+    const driver = engineDriver(() => {
+      busyWait(4); // recording that takes 4 ms of JavaScript per call
+      return neg(x);
+    });
+    const t = await timeWork(driver, { warmup: 1, runs: 3, minRunMs: 20 });
+    x.dispose();
+    expect(t.clock).toBe(runtime().ctx.features.has('timestamp-query') ? 'gpu-timestamp' : 'wall');
+    expect(t.callsPerRun).toBeGreaterThan(1);
+    // One tiny dispatch per call: with timestamps far below the 4 ms each call spent recording; the wall
+    // clock includes the recording by definition.
+    if (t.clock === 'gpu-timestamp') expect(t.medianMs).toBeLessThan(2);
+    else expect(t.medianMs).toBeGreaterThanOrEqual(4);
+    expect(t.medianMs).toBeGreaterThan(0);
+  });
+
+  it('a held run that would overflow the uniform ring is cut to what the ring holds', async () => {
+    const x = fromArray(new Float32Array(16).fill(1));
+    // ~Thousands of tiny dispatches per 25 ms run on a fast adapter; the ring holds 1024 slots.
+    const t = await timeWork(engineDriver(() => neg(x)), { warmup: 1, runs: 2, minRunMs: 200 });
+    x.dispose();
+    expect(t.callsPerRun).toBeLessThanOrEqual(Math.floor((0.9 * runtime().queue.uniformCapacity) / 256));
+    expect(t.samplesMs.every((v) => v > 0)).toBe(true);
+  });
+
+  it("times a user's WGSL shader and separates the cold call", async () => {
+    const n = 1024;
+    const src = fromArray(new Float32Array(n).fill(3));
+    const t = await timeShader(
+      {
+        name: 'user_double',
+        wgsl: /* wgsl */ `
+@group(0) @binding(0) var<storage, read> src: array<f32>;
+@group(0) @binding(1) var<storage, read_write> dst: array<f32>;
+@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3<u32>) {
+  if (g.x < ${n}u) { dst[g.x] = 2.0 * src[g.x]; }
+}`,
+        bindings: { src, dst: n * 4 },
+        workgroups: [n / 64],
+      },
+      { warmup: 1, runs: 3 },
+    );
+    src.dispose();
+    expect(t.runs).toBe(3);
+    expect(t.samplesMs).toHaveLength(3);
+    expect(t.minMs).toBeLessThanOrEqual(t.medianMs);
+    expect(t.medianMs).toBeLessThanOrEqual(t.maxMs);
+    expect(t.coldMs).toBeGreaterThan(0);
+  });
+});
