@@ -5,7 +5,7 @@
 // RESULTS.md into DIR instead: a run on another machine). After each suite the rows so far go to
 // <out>/results/partial.json, so a run stopped part-way keeps what it measured.
 import os from 'node:os';
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { init, shutdown } from '../engine/index.ts';
@@ -51,7 +51,7 @@ async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const here = args.out ?? fileURLToPath(new URL('.', import.meta.url));
   // Runs on other adapters (e.g. from scripts/run-offline.sh): results/<name>.json beside RESULTS-<name>.md.
-  const otherRuns = readdirSync(here).filter((f) => /^RESULTS-[\w.-]+\.md$/.test(f)).sort();
+  const otherRuns = (existsSync(here) ? readdirSync(here) : []).filter((f) => /^RESULTS-[\w.-]+\.md$/.test(f)).sort();
   if (args.reportOnly) {
     const report = JSON.parse(readFileSync(join(here, 'results', 'latest.json'), 'utf8')) as BenchReport;
     writeMarkdown(join(here, 'RESULTS.md'), report, 'bench/results/latest.json', otherRuns);
