@@ -1,9 +1,10 @@
 import fc from 'fast-check';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Kernel, runtime } from '../engine/index.ts';
 import { convOutputSize, type ConvConfig } from '../engine/testing/arbitraries.ts';
 import { checkConv, conv } from './helpers/conv-case.ts';
-import { depthwiseForwardKernels } from '../kernels/depthwise.ts';
+import { setDepthwiseKernel } from '../engine/ops/conv-launch.ts';
+import { depthwiseForwardKernels, depthwiseKernels } from '../kernels/depthwise.ts';
 import { depthwiseWeightGradRowsKernels } from '../kernels/depthwise-wgrad.ts';
 
 /** A depthwise configuration (groups = channels) with "same"-style padding for odd kernels. */
@@ -86,6 +87,9 @@ describe('depthwise conv2d on the GPU', () => {
 });
 
 describe('depthwise forward, row-walking kernel (dilation 1, stride 1-2, width a multiple of 4)', () => {
+  // The row-walking kernel is what a software adapter picks; forced here so a GPU runs these too.
+  beforeAll(() => setDepthwiseKernel('row-walk'));
+  afterAll(() => setDepthwiseKernel('auto'));
   afterEach(() => vi.restoreAllMocks());
 
   /** Checks c (forward and gradients) and that its forward took the row-walking kernel. */
@@ -168,4 +172,25 @@ describe('depthwise forward, row-walking kernel (dilation 1, stride 1-2, width a
       .filter((c) => convOutputSize(c)[0] >= 1 && convOutputSize(c)[1] >= 1);
     await fc.assert(fc.asyncProperty(config, fc.nat(1000), (c, seed) => checkFast(c, seed)), { numRuns: 20 });
   }, 600_000);
+});
+
+describe('depthwise forward, direct kernel on the shapes the row-walking one takes on software adapters', () => {
+  // What a GPU picks by default ('auto'): forced here so the software adapter runs it on these shapes too.
+  beforeAll(() => setDepthwiseKernel('direct'));
+  afterAll(() => setDepthwiseKernel('auto'));
+  afterEach(() => vi.restoreAllMocks());
+
+  it.each<[string, ConvConfig]>([
+    ['k3 s1, 16x16, batch 2', depthwise(3, 1, 1, { height: 16, width: 16 })],
+    ['k5 s2, padding 4 and 5', depthwise(5, 2, 1, { height: 11, width: 12, padding: [4, 5, 5, 4] })],
+    ['k7 s1, width 4 < kernel', depthwise(7, 1, 1, { height: 5, width: 4 })],
+    ['channel multiplier 2, stride 2', depthwise(3, 2, 1, { outChannels: 6, height: 10, width: 16 })],
+    ['non-square 3x5, asymmetric padding', depthwise(3, 1, 1, { kernelW: 5, height: 10, width: 12, padding: [0, 2, 3, 1] })],
+  ])('%s: forward and gradients match the reference, and no row-walking forward runs', async (_name, c) => {
+    const rowWalk = vi.spyOn(depthwiseForwardKernels, 'get');
+    const direct = vi.spyOn(depthwiseKernels, 'get');
+    await checkConv(c, 23);
+    expect(rowWalk).not.toHaveBeenCalled();
+    expect(direct).toHaveBeenCalled();
+  });
 });
