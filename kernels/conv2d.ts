@@ -9,6 +9,10 @@
 //                   position p holds dy[p / stride] when p % stride == 0, else 0), stride 1, the same dilation,
 //                   padding (k-1)*d - pad, and the weight read transposed and flipped (negative w_ky, w_kx).
 //                   Each input pixel thus gathers exactly the outputs that touched it; no atomics.
+//                   With stride s > 1 (dilation 1) the op runs it once per phase instead (see conv-launch).
+// The output is written through (out_plane, out_row, out_col, out_off): a plane of the output tensor, the
+// element step between the pass's rows and between its columns, and the first element; a phase of the
+// gradient to x writes every s-th row and column.
 //
 // Column blocking: output columns ox0 + j*e (j < 4) with e = d / gcd(s, d). Their source columns are
 // ox_j*s - pad + kx*d = base + (j*JM + kx)*d with JM = s / gcd(s, d), because e*s = JM*d; so the 4 columns
@@ -100,8 +104,8 @@ function source(v: DirectConvVariant): string {
       const b = ` + b${i}`;
       return `if (o${i} < p.out_per_group) {
     let b${i} = select(0.0, bias[g * p.out_per_group + o${i}], p.has_bias != 0u);
-    let obase = ((n * p.groups + g) * p.out_per_group + o${i}) * p.out_h * p.out_w + oy * p.out_w;
-    ${cols.map((j) => `if (ox0 + ${j}u * e < p.out_w) { out[obase + ox0 + ${j}u * e] = acc${i}_${j}${b}; }`).join('\n    ')}
+    let obase = ((n * p.groups + g) * p.out_per_group + o${i}) * p.out_plane + p.out_off + oy * p.out_row;
+    ${cols.map((j) => `if (ox0 + ${j}u * e < p.out_w) { out[obase + (ox0 + ${j}u * e) * p.out_col] = acc${i}_${j}${b}; }`).join('\n    ')}
   }`;
     })
     .join('\n  ');
@@ -112,6 +116,7 @@ struct Params {
   stride: vec2<i32>, dilation: vec2<i32>, pad: vec2<i32>,
   kh: u32, col_step: u32, col_items: u32, out_blocks: u32,
   w_off: i32, w_group: i32, w_out: i32, w_red: i32, w_ky: i32, w_kx: i32, has_bias: u32,
+  out_plane: u32, out_row: u32, out_col: u32, out_off: u32,
 }
 @group(0) @binding(0) var<storage, read> src: array<f32>;
 @group(0) @binding(1) var<storage, read> w: array<f32>;
