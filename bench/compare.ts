@@ -34,6 +34,21 @@ export function noise(n: number, seed = 1): Float32Array {
 
 export const engineTensor = (shape: number[], seed = 1): Tensor => fromArray(noise(shape.reduce((a, b) => a * b, 1), seed), shape);
 
+/**
+ * A measurement that explains a row (a copy of the same bytes, our matmul on the pass's GEMM shape), timed
+ * in the same alternation as the row itself, so load on this machine hits both alike. Becomes a row named
+ * `probe: ...` with the measured row's suite and shape.
+ */
+export interface Probe {
+  name: string;
+  work: number;
+  unit: Unit;
+  ceiling?: string;
+  note?: string;
+  /** Records the probe's work through the engine. */
+  record: () => unknown;
+}
+
 export interface Measurement {
   suite: string;
   name: string;
@@ -47,15 +62,26 @@ export interface Measurement {
   ours: () => unknown;
   /** The same work in tfjs, given the module; omitted where tfjs has no equivalent. */
   tfjs?: (tf: TfModule) => TensorContainer;
+  /** Probes timed with ours and tfjs, their runs alternating (see Probe). */
+  probes?: Probe[];
   opts?: TimingOptions;
 }
 
 /** Times ours and tfjs (when the peer is loaded and the measurement has a tfjs version), runs alternating. */
 export async function measure(ctx: BenchContext, m: Measurement): Promise<BenchRow> {
+  return (await measureWithProbes(ctx, m))[0];
+}
+
+/** As `measure`, and returns the probes' rows after the measured row. */
+export async function measureWithProbes(ctx: BenchContext, m: Measurement): Promise<BenchRow[]> {
   const peer = m.tfjs ? await ctx.tfjs() : null;
   const tfjsWork = m.tfjs;
-  const drivers = [engineDriver(m.ours), ...(peer && tfjsWork ? [peer.driver(() => tfjsWork(peer.tf))] : [])];
-  const [timing, theirs] = await timeWorks(drivers, m.opts);
+  const probes = m.probes ?? [];
+  const theirsDriver = peer && tfjsWork ? [peer.driver(() => tfjsWork(peer.tf))] : [];
+  const drivers = [engineDriver(m.ours), ...theirsDriver, ...probes.map((p) => engineDriver(p.record))];
+  const timings = await timeWorks(drivers, m.opts);
+  const [timing] = timings;
+  const theirs = theirsDriver.length ? timings[1] : undefined;
   const row = rowFrom(timing, m);
   if (peer && theirs) {
     row.peer = {
@@ -71,7 +97,8 @@ export async function measure(ctx: BenchContext, m: Measurement): Promise<BenchR
   }
   const vs = row.speedup ? `, tfjs ${row.peer!.medianMs.toFixed(2)} ms (${row.speedup.warm.toFixed(2)}x)` : '';
   ctx.log(`${m.name} ${m.shape}: ${timing.medianMs.toFixed(2)} ms, ${row.value.toFixed(2)} ${m.unit}${vs}`);
-  return row;
+  const probeRows = probes.map((p, i) => rowFrom(timings[1 + theirsDriver.length + i], { ...p, name: `probe: ${p.name}`, suite: m.suite, shape: m.shape }));
+  return [row, ...probeRows];
 }
 
 /** Runs `body` with tfjs tensors made by `make` (or none without the peer) and disposes them after. */

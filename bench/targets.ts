@@ -67,13 +67,16 @@ function memoryLimits(c: TargetCheck, all: BenchRow[], profiles: KernelProfile[]
     .map((t) => {
       const { row } = t;
       const parts = [`- ${row.name} (${row.shape}): ${row.value.toFixed(2)} GB/s = ${pct(row.fraction!)} of copy.`];
-      const copy = probesFor(all, row, 'probe: copy');
-      if (copy.length) {
-        const reach = copy[0].fraction ?? 0;
+      // A copy timed in the same alternation as this row where the suite made one, else the shape's copy.
+      const copy = all.find((p) => p.suite === row.suite && p.shape === row.shape && p.name === `probe: copy of the same bytes as ${row.name}`) ??
+        probesFor(all, row, 'probe: copy')[0];
+      if (copy) {
+        const reach = copy.fraction ?? 0;
         t.adapterBound = reach < c.threshold;
+        const interleaved = copy.name.endsWith(` as ${row.name}`) ? ', timed alternating with it,' : '';
         parts.push(
-          `A copy kernel moving the same bytes reaches ${pct(reach)} (${ms(copy[0].medianMs)} ms)` +
-            (t.adapterBound ? `: at this size ${pct(c.threshold)} of copy GB/s is beyond the adapter (fixed per-dispatch costs dominate), and we reach ${pct(row.fraction! / reach)} of that copy.` : '.'),
+          `A copy kernel moving the same bytes${interleaved} reaches ${pct(reach)} (${ms(copy.medianMs)} ms)` +
+            (t.adapterBound ? `: at this size ${pct(c.threshold)} of copy GB/s is beyond the adapter (fixed per-dispatch costs dominate), and we reach ${pct(row.fraction! / reach)} of that copy.` : `; we reach ${pct(row.fraction! / reach)} of that copy.`),
         );
       }
       const [hand] = probesFor(all, row, 'probe: hand-written');

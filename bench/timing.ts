@@ -11,7 +11,9 @@
 //    past the first marker; a marker submitted before recording would count the recording too).
 //    A driver that cannot hold back its submits (hold is optional) is measured as it submits.
 //  - 'wall' otherwise: performance.now() around recording plus `await sync()` (queue.onSubmittedWorkDone).
-// Fast work is repeated inside one measured run (callsPerRun) until a run lasts `minRunMs`.
+// Fast work is repeated inside one measured run (callsPerRun) until a run lasts `minRunMs`. Before the
+// measured runs, unmeasured ones run for `warmupMs` (steady state: lavapipe measured the first ~100 ms of a
+// repeated mixed op at up to 2x its later per-call time).
 import { Kernel, type UniformValues } from '../engine/kernel.ts';
 import { runtime, sync } from '../engine/runtime.ts';
 import { tidy } from '../engine/scope.ts';
@@ -24,6 +26,11 @@ export interface TimingOptions {
   warmup?: number;
   /** Measured runs (default 10). */
   runs?: number;
+  /**
+   * Unmeasured runs, like measured ones, for at least this long before measuring (default 250 ms): a
+   * software adapter runs the first ~100 ms of repeated work up to 2x slower than its steady state.
+   */
+  warmupMs?: number;
   /** Repeat the work inside a run until one run lasts at least this long (default 25 ms). */
   minRunMs?: number;
   /** Force a clock; 'auto' (default) uses GPU timestamps when the adapter has them. */
@@ -187,7 +194,7 @@ export async function timeWork(driver: WorkDriver, opts: TimingOptions = {}): Pr
  * measured runs alternate, so background load hits them alike and their ratio stays fair.
  */
 export async function timeWorks(drivers: WorkDriver[], opts: TimingOptions = {}): Promise<Timing[]> {
-  const { warmup = 2, runs = 10, minRunMs = 25 } = opts;
+  const { warmup = 2, runs = 10, minRunMs = 25, warmupMs = 250 } = opts;
   const clock: Clock = opts.clock === 'wall' || !hasGpuTimestamps() ? 'wall' : 'gpu-timestamp';
   const timed = async (driver: WorkDriver, calls: number) => {
     const t0 = performance.now();
@@ -210,12 +217,12 @@ export async function timeWorks(drivers: WorkDriver[], opts: TimingOptions = {})
     prepared.push({ driver, coldMs, callsPerRun, samplesMs: [] });
   }
   const bracket = clock === 'gpu-timestamp' ? new TimestampBracket(runtime().ctx.device) : null;
+  const run = (p: (typeof prepared)[number]) => (bracket ? bracket.measure(p.driver, p.callsPerRun) : timed(p.driver, p.callsPerRun));
   try {
+    const warmStart = performance.now();
+    while (performance.now() - warmStart < warmupMs) for (const p of prepared) await run(p);
     for (let r = 0; r < runs; r++) {
-      for (const p of prepared) {
-        const ms = bracket ? await bracket.measure(p.driver, p.callsPerRun) : await timed(p.driver, p.callsPerRun);
-        p.samplesMs.push(ms / p.callsPerRun);
-      }
+      for (const p of prepared) p.samplesMs.push((await run(p)) / p.callsPerRun);
     }
   } finally {
     bracket?.destroy();

@@ -6,10 +6,9 @@
 import type { Tensor as TfTensor } from '@tensorflow/tfjs';
 import { convForward, convInputGrad, convWeightGrad, type ConvGeometry } from '../../engine/ops/conv-launch.ts';
 import { matmul } from '../../engine/index.ts';
-import { engineTensor, measure, noise, regimes, withTensors, withTfjs, type Regime } from '../compare.ts';
+import { engineTensor, measureWithProbes, noise, regimes, withTensors, withTfjs, type Probe, type Regime } from '../compare.ts';
 import type { TfModule } from '../peers/tfjs.ts';
-import { rowFrom, type BenchContext, type BenchRow, type Suite } from '../suite.ts';
-import { timeGpu } from '../timing.ts';
+import type { BenchContext, BenchRow, Suite } from '../suite.ts';
 import { MATMUL_CEILING } from './matmul.ts';
 
 export interface ConvCase {
@@ -79,23 +78,21 @@ function tfjsPass(tf: TfModule, c: ConvCase, g: ConvGeometry, pass: Pass, t: TfI
 /**
  * Our matmul on the GEMM a pass of the dense conv amounts to (im2col view): forward [O, C·kh·kw] ·
  * [C·kh·kw, N·OH·OW]; gradient to x [C·kh·kw, O] · [O, N·OH·OW]; gradient to w [O, N·OH·OW] ·
- * [N·OH·OW, C·kh·kw].
+ * [N·OH·OW, C·kh·kw]. A probe timed alternating with the pass; `dispose` frees its operands.
  */
-async function matmulProbe(ctx: BenchContext, suite: string, c: ConvCase, g: ConvGeometry, shape: string, pass: Pass): Promise<BenchRow> {
+function matmulProbe(c: ConvCase, g: ConvGeometry, pass: Pass): Probe & { dispose(): void } {
   const [o, ckk, pix] = [g.o, g.c * g.kh * g.kw, g.n * g.oh * g.ow];
   const [m, k, n] = pass === 'fwd' ? [o, ckk, pix] : pass === 'grad x' ? [ckk, o, pix] : [o, pix, ckk];
   const a = engineTensor([m, k], 5);
   const b = engineTensor([k, n], 6);
-  try {
-    const timing = await timeGpu(() => matmul(a, b), { warmup: 1, runs: ctx.quick ? 2 : 5, minRunMs: 20 });
-    return rowFrom(timing, {
-      suite, name: `probe: matmul as ${c.name} ${pass}`, shape, work: 2 * m * k * n, unit: 'GFLOP/s', ceiling: MATMUL_CEILING,
-      note: `[${m} x ${k}] · [${k} x ${n}]`,
-    });
-  } finally {
-    a.dispose();
-    b.dispose();
-  }
+  return {
+    name: `matmul as ${c.name} ${pass}`, work: 2 * m * k * n, unit: 'GFLOP/s', ceiling: MATMUL_CEILING, note: `[${m} x ${k}] · [${k} x ${n}]`,
+    record: () => matmul(a, b),
+    dispose: () => {
+      a.dispose();
+      b.dispose();
+    },
+  };
 }
 
 async function convRows(ctx: BenchContext, suite: string, cases: ConvCase[]): Promise<BenchRow[]> {
@@ -122,18 +119,23 @@ async function convRows(ctx: BenchContext, suite: string, cases: ConvCase[]): Pr
       await withTensors([x, w, gy], () =>
         withTfjs(ctx, makeTf, async (t) => {
           for (const pass of PASSES) {
-            rows.push(
-              await measure(ctx, {
-                suite, name: `${c.name} ${pass}`, shape, work: 2 * multiplyAdds, unit: 'GFLOP/s', ceiling: MATMUL_CEILING,
-                ours: ours[pass],
-                tfjs: t ? (tf) => tfjsPass(tf, c, g, pass, t) : undefined,
-                opts: { warmup: 1, runs: ctx.quick ? 2 : 5, minRunMs: 20 },
-              }),
-            );
+            const probe = c.depthwise ? null : matmulProbe(c, g, pass);
+            try {
+              rows.push(
+                ...(await measureWithProbes(ctx, {
+                  suite, name: `${c.name} ${pass}`, shape, work: 2 * multiplyAdds, unit: 'GFLOP/s', ceiling: MATMUL_CEILING,
+                  ours: ours[pass],
+                  tfjs: t ? (tf) => tfjsPass(tf, c, g, pass, t) : undefined,
+                  probes: probe ? [probe] : [],
+                  opts: { warmup: 1, runs: ctx.quick ? 2 : 5, minRunMs: 20 },
+                })),
+              );
+            } finally {
+              probe?.dispose();
+            }
           }
         }),
       );
-      if (!c.depthwise) for (const pass of PASSES) rows.push(await matmulProbe(ctx, suite, c, g, shape, pass));
     }
   }
   return rows;

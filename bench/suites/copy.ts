@@ -1,6 +1,8 @@
 // Bandwidth of a plain WGSL copy kernel (read + write): the ceiling for memory-bound ops. Run through
 // timeShader, the public path for timing any user shader.
-import { grid1d } from '../../engine/kernel.ts';
+import { grid1d, Kernel } from '../../engine/kernel.ts';
+import { allocate } from '../../engine/tensor.ts';
+import { measureWithProbes, type Measurement, type Probe } from '../compare.ts';
 import type { BenchContext, BenchRow, Suite } from '../suite.ts';
 import { rowFrom } from '../suite.ts';
 import { timeShader, type Timing, type TimingOptions } from '../timing.ts';
@@ -49,6 +51,43 @@ export function timeCopy(floats: number, opts: TimingOptions, vec4 = true, perIn
     },
     opts,
   );
+}
+
+const probeKernels = new Map<string, Kernel>();
+
+/**
+ * A probe (see compare.ts) copying `bytes` (read + written) with the x4 vec4 kernel; `dispose` frees its
+ * buffers once measured.
+ */
+export function copyOfSameBytes(bytes: number): Probe & { dispose(): void } {
+  const floats = Math.max(4, Math.round(bytes / 8 / 4) * 4);
+  const perInvocation = 4;
+  const items = floats / 4;
+  const grid = grid1d(Math.ceil(items / perInvocation), WG);
+  const key = `bench_copy_probe_x${perInvocation}`;
+  let kernel = probeKernels.get(key);
+  if (!kernel) probeKernels.set(key, (kernel = new Kernel(key, copyShader(true, perInvocation))));
+  const src = allocate([floats]);
+  const dst = allocate([floats]);
+  const uniforms = { n: items, stride: grid[0] * grid[1] * WG };
+  return {
+    name: 'copy of the same bytes', work: 2 * floats * 4, unit: 'GB/s', ceiling: COPY_CEILING,
+    record: () => kernel.run({ src: src.storage, dst: dst.storage }, uniforms, grid),
+    dispose: () => {
+      src.dispose();
+      dst.dispose();
+    },
+  };
+}
+
+/** `measureWithProbes` with a copy of the row's own bytes (m.work) as its probe. */
+export async function measureWithCopy(ctx: BenchContext, m: Measurement): Promise<BenchRow[]> {
+  const copy = copyOfSameBytes(m.work);
+  try {
+    return await measureWithProbes(ctx, { ...m, probes: [{ ...copy, name: `${copy.name} as ${m.name}` }] });
+  } finally {
+    copy.dispose();
+  }
 }
 
 /** A probe row: a copy moving `bytes` (read + written), to show the ceiling at a given size. */

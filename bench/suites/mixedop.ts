@@ -4,11 +4,11 @@
 // GB/s counts the least data moved: forward reads K candidates and writes the output; backward reads dy
 // and the K candidates (for alpha's gradient) and writes K candidate gradients.
 import { backward, mixedOp } from '../../engine/index.ts';
-import { clearGrads, engineTensor, measure, noise, regimes, withTensors, withTfjs } from '../compare.ts';
+import { clearGrads, engineTensor, noise, regimes, withTensors, withTfjs } from '../compare.ts';
 import type { TfModule } from '../peers/tfjs.ts';
 import { profileOurs } from '../profile.ts';
 import type { BenchContext, BenchRow, Suite } from '../suite.ts';
-import { COPY_CEILING, copyProbe } from './copy.ts';
+import { COPY_CEILING, measureWithCopy } from './copy.ts';
 
 const K = 7;
 /** Candidates are a stage-2 normal layer's output: 24 channels at 1/4 of the input side. */
@@ -38,7 +38,7 @@ export const mixedOpSuite: Suite = {
       const alpha = engineTensor([K], 99);
       const dy = engineTensor(shape, 100);
       const leaves = [...cands, alpha];
-      const opts = { warmup: 1, runs: ctx.quick ? 2 : 5 };
+      const opts = { warmup: 1, runs: ctx.quick ? 2 : 9 };
       const makeTf = (tf: TfModule) => ({
         cands: cands.map((_, j) => tf.tensor(noise(count, j + 1), [r.batch, side, side, CHANNELS])),
         alpha: tf.tensor(noise(K, 99)),
@@ -47,12 +47,12 @@ export const mixedOpSuite: Suite = {
       await withTensors([...leaves, dy], () =>
         withTfjs(ctx, makeTf, async (t) => {
           rows.push(
-            await measure(ctx, {
+            ...(await measureWithCopy(ctx, {
               suite: 'mixedop', name: 'mixed op K=7 fwd', shape: label, work: (K + 1) * count * 4, unit: 'GB/s', ceiling: COPY_CEILING,
               ours: () => mixedOp(cands, alpha).out,
               tfjs: t ? (tf) => tfjsMixed(tf, t.alpha, t.cands) : undefined,
               opts,
-            }),
+            })),
           );
           const fwdBwd = () => {
             for (const l of leaves) l.requiresGrad = true;
@@ -61,17 +61,16 @@ export const mixedOpSuite: Suite = {
             for (const l of leaves) l.requiresGrad = false;
           };
           rows.push(
-            await measure(ctx, {
+            ...(await measureWithCopy(ctx, {
               suite: 'mixedop', name: 'mixed op K=7 fwd+bwd', shape: label, work: (K + 1 + 1 + 2 * K) * count * 4, unit: 'GB/s', ceiling: COPY_CEILING,
               ours: fwdBwd,
               tfjs: t ? (tf) => tf.grads((a, ...cs) => tfjsMixed(tf, a, cs))([t.alpha, ...t.cands], t.dy) : undefined,
               opts,
-            }),
+            })),
           );
           ctx.profiles.push(await profileOurs(`mixed op K=7 fwd+bwd ${label}`, fwdBwd));
         }),
       );
-      rows.push(await copyProbe('mixedop', label, (K + 1) * count * 4, opts));
     }
     return rows;
   },

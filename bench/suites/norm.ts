@@ -6,11 +6,11 @@
 // partial statistics, a per-channel finalize, the element-wise apply), so it reads x twice for the one read
 // counted here; the backward likewise reads x and dy twice.
 import { backward, batchNorm2d } from '../../engine/index.ts';
-import { clearGrads, engineTensor, measure, noise, regimes, withTensors, withTfjs } from '../compare.ts';
+import { clearGrads, engineTensor, noise, regimes, withTensors, withTfjs } from '../compare.ts';
 import type { TfModule } from '../peers/tfjs.ts';
 import { type BenchContext, type BenchRow, type Suite } from '../suite.ts';
 import { profileOurs } from '../profile.ts';
-import { COPY_CEILING, copyProbe } from './copy.ts';
+import { COPY_CEILING, measureWithCopy } from './copy.ts';
 
 /** [channels, 1/scale of the regime's side]: an early wide map and a late many-channel one. */
 const CASES: [number, number][] = [
@@ -40,7 +40,7 @@ export const batchNormSuite: Suite = {
         const label = `${r.label}: [${shape.join(', ')}]`;
         const [x, weight, bias, dy] = [engineTensor(shape, 1), engineTensor([c], 2), engineTensor([c], 3), engineTensor(shape, 4)];
         const leaves = [x, weight, bias];
-        const opts = { warmup: 1, runs: ctx.quick ? 2 : 5 };
+        const opts = { warmup: 1, runs: ctx.quick ? 2 : 9 };
         const makeTf = (tf: TfModule) => ({
           x: tf.tensor(noise(count, 1), [r.batch, side, side, c]),
           gamma: tf.tensor(noise(c, 2)),
@@ -57,26 +57,25 @@ export const batchNormSuite: Suite = {
         await withTensors([x, weight, bias, dy], () =>
           withTfjs(ctx, makeTf, async (t) => {
             rows.push(
-              await measure(ctx, {
+              ...(await measureWithCopy(ctx, {
                 suite: 'batchnorm', name: 'batch norm fwd', shape: label, work: 2 * count * 4, unit: 'GB/s', ceiling: COPY_CEILING,
                 ours: forward,
                 tfjs: t ? (tf) => tfjsBatchNorm(tf, t.x, t.gamma, t.beta) : undefined,
                 opts,
-              }),
+              })),
             );
             rows.push(
-              await measure(ctx, {
+              ...(await measureWithCopy(ctx, {
                 suite: 'batchnorm', name: 'batch norm fwd+bwd', shape: label, work: 5 * count * 4, unit: 'GB/s', ceiling: COPY_CEILING,
                 ours: forwardBackward,
                 tfjs: t ? (tf) => tf.grads((a, g, b) => tfjsBatchNorm(tf, a, g, b))([t.x, t.gamma, t.beta], t.dy) : undefined,
                 opts,
-              }),
+              })),
             );
             ctx.profiles.push(await profileOurs(`batch norm fwd ${label}`, forward));
             ctx.profiles.push(await profileOurs(`batch norm fwd+bwd ${label}`, forwardBackward));
           }),
         );
-        rows.push(await copyProbe('batchnorm', label, 2 * count * 4, opts));
       }
     }
     return rows;
