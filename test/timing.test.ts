@@ -34,6 +34,23 @@ describe('bench timing API', () => {
     expect(t.samplesMs.every((v) => v > 0)).toBe(true);
   });
 
+  it('runs unmeasured runs for warmupMs before the measured ones, and none with warmupMs 0', async () => {
+    const x = fromArray(new Float32Array(16).fill(1));
+    const counted = async (warmupMs: number) => {
+      let calls = 0;
+      const driver = engineDriver(() => {
+        calls++;
+        return neg(x);
+      });
+      const t = await timeWork(driver, { warmup: 1, runs: 2, minRunMs: 1, warmupMs });
+      // cold call + warm-up calls + measured runs; whatever is left ran in the warm-up runs
+      return calls - 2 - t.runs * t.callsPerRun;
+    };
+    expect(await counted(0)).toBe(0);
+    expect(await counted(50)).toBeGreaterThan(0);
+    x.dispose();
+  });
+
   it("times a user's WGSL shader and separates the cold call", async () => {
     const n = 1024;
     const src = fromArray(new Float32Array(n).fill(3));

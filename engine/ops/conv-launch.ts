@@ -446,7 +446,10 @@ export function convWeightGrad(g: ConvGeometry, x: Tensor, gy: Tensor): Tensor {
     return finishSlices(partial, slices, wShape);
   }
   const ob = channelBlock(og);
-  const cb = channelBlock(cg, g.kw <= 2 ? 4 : g.kw <= 4 ? 2 : 1);
+  const cbMax = g.kw <= 2 ? 4 : g.kw <= 4 ? 2 : 1;
+  // An image's three channels in one block where blocks of 2 would fit (the 3x3 stem: 1.25-1.3x faster
+  // than a block of 2 and a masked 2, same-process alternating runs).
+  const cb = cg === 3 && cbMax >= 2 ? 3 : channelBlock(cg, cbMax);
   const outBlocks = Math.ceil(og / ob);
   const inBlocks = Math.ceil(cg / cb);
   const base = g.groups * outBlocks * inBlocks * g.kh;
