@@ -13,6 +13,9 @@
 //   gradient to x: the transposed-conv gather: src = dy read through zero insertion (`up` = stride), stride 1,
 //                  padding (k-1)*d - pad, flipped weights (negative w_ky, w_kx); dx[c] gathers the
 //                  `multiplier` output channels c*mult + j (red = multiplier), weight channel = src channel.
+//                  With stride s > 1 (dilation 1) the op runs it once per phase instead, with the phase's taps
+//                  as KH x KW, writing every s-th row and column through (out_plane, out_row, out_col,
+//                  out_off) as conv2d.ts does.
 //
 // Blocking (see conv2d.ts): output columns ox0 + j*e read source columns base + (j*JM + kx)*d, so 4 columns
 // read 3*JM + KW positions per source row; output rows oy0 + r*eh read source rows base_y + (r*JMH + ky)*dh,
@@ -69,8 +72,8 @@ function source(v: DepthwiseVariant): string {
     .map((r) => {
       const b = ' + b';
       return `if (oy0 + ${r}u * eh < p.out_h) {
-    let orow = obase + (oy0 + ${r}u * eh) * p.out_w;
-    ${cols.map((j) => `if (ox0 + ${j}u * e < p.out_w) { out[orow + ox0 + ${j}u * e] = acc${r}_${j}${b}; }`).join('\n    ')}
+    let orow = obase + (oy0 + ${r}u * eh) * p.out_row;
+    ${cols.map((j) => `if (ox0 + ${j}u * e < p.out_w) { out[orow + (ox0 + ${j}u * e) * p.out_col] = acc${r}_${j}${b}; }`).join('\n    ')}
   }`;
     })
     .join('\n  ');
@@ -81,6 +84,7 @@ struct Params {
   stride: vec2<i32>, dilation: vec2<i32>, pad: vec2<i32>,
   col_step: u32, col_items: u32, row_step: u32, row_items: u32,
   w_off: i32, w_out: i32, w_src: i32, w_ky: i32, w_kx: i32, has_bias: u32,
+  out_plane: u32, out_row: u32, out_col: u32, out_off: u32,
 }
 @group(0) @binding(0) var<storage, read> src: array<f32>;
 @group(0) @binding(1) var<storage, read> w: array<f32>;
@@ -114,10 +118,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let s = (o / p.out_div) * p.red + k;
     let src_c = (n * p.src_channels + s) * src_hw;
     let wbase = p.w_off + i32(o) * p.w_out + i32(s) * p.w_src;
-    ${weights}
+    ${v.kh * v.kw === 0 ? '_ = w[0]; // no taps (a phase that only writes zeros or the bias); keeps w in the layout' : weights}
     ${sourceRows}
   }
-  let obase = (n * p.channels + o) * p.out_h * p.out_w;
+  let obase = (n * p.channels + o) * p.out_plane + p.out_off;
   let b = select(0.0, bias[o], p.has_bias != 0u);
   ${writes}
 }`;

@@ -101,14 +101,24 @@ interface DirectPass {
   /** Taps [rows, columns] when not the geometry's kernel (a phase of the gradient to x). */
   taps?: [number, number];
   /** Where the pass's outputs go in `out` when not a dense [N, C, outH, outW] (see kernels/conv2d.ts). */
-  outLayout?: { plane: number; row: number; col: number; off: number };
+  outLayout?: OutLayout;
 }
+
+/** Output placement of a conv pass: plane size, element step between rows and between columns, first element. */
+interface OutLayout {
+  plane: number;
+  row: number;
+  col: number;
+  off: number;
+}
+
+const denseLayout = (outH: number, outW: number): OutLayout => ({ plane: outH * outW, row: outW, col: 1, off: 0 });
 
 function runDirect(g: ConvGeometry, p: DirectPass, w: Tensor, bias: Tensor | null, out: Tensor): void {
   const { step, jm } = columnBlocking(p.stride[1], p.dilation[1]);
   const ob = channelBlock(p.outPerGroup);
   const [kh, kw] = p.taps ?? [g.kh, g.kw];
-  const layout = p.outLayout ?? { plane: p.outH * p.outW, row: p.outW, col: 1, off: 0 };
+  const layout = p.outLayout ?? denseLayout(p.outH, p.outW);
   const kernel = directConvKernels.get({ kw, jm, ob, up: p.up });
   const colItems = blockedItems(p.outW, step, CONV_COLS);
   const outBlocks = Math.ceil(p.outPerGroup / ob);
@@ -144,6 +154,10 @@ interface DepthwisePass {
   up: [number, number];
   /** Weight offset and strides for (out channel, source channel, ky, kx). */
   wIndex: [number, number, number, number, number];
+  /** Taps [rows, columns] when not the geometry's kernel (a phase of the gradient to x). */
+  taps?: [number, number];
+  /** Where the pass's outputs go in `out` when not a dense [N, C, outH, outW] (see kernels/conv2d.ts). */
+  outLayout?: OutLayout;
 }
 
 /**
@@ -223,14 +237,16 @@ export function setDepthwiseKernel(choice: DepthwiseKernelChoice): void {
 
 function runDepthwise(g: ConvGeometry, p: DepthwisePass, w: Tensor, bias: Tensor | null, out: Tensor): void {
   const rowWalk = depthwiseChoice === 'auto' ? runtime().ctx.isSoftware : depthwiseChoice === 'row-walk';
-  const fast = rowWalk ? depthwiseForwardWeights(g, p) : null;
+  const fast = rowWalk && !p.taps && !p.outLayout ? depthwiseForwardWeights(g, p) : null;
   if (fast) return runDepthwiseForward(g, p, w, bias, out, fast === 'flipped');
+  const [kh, kw] = p.taps ?? [g.kh, g.kw];
+  const layout = p.outLayout ?? denseLayout(p.outH, p.outW);
   const cols = columnBlocking(p.stride[1], p.dilation[1]);
   const rows = columnBlocking(p.stride[0], p.dilation[0]);
   // Two output rows share source rows when JMH <= 2 (every stride-1 and stride-2 case); rarer strides take
   // one row per invocation, which keeps the variant count down.
   const rb = rows.jm <= 2 ? DEPTHWISE_ROWS : 1;
-  const kernel = depthwiseKernels.get({ kh: g.kh, kw: g.kw, jm: cols.jm, jmh: rb === 1 ? 1 : rows.jm, rb, up: p.up });
+  const kernel = depthwiseKernels.get({ kh, kw, jm: cols.jm, jmh: rb === 1 ? 1 : rows.jm, rb, up: p.up });
   const colItems = blockedItems(p.outW, cols.step, CONV_COLS);
   const rowItems = blockedItems(p.outH, rows.step, rb);
   const total = g.n * p.channels * rowItems * colItems;
@@ -243,6 +259,7 @@ function runDepthwise(g: ConvGeometry, p: DepthwisePass, w: Tensor, bias: Tensor
       stride: p.stride, dilation: p.dilation, pad: p.pad,
       col_step: cols.step, col_items: colItems, row_step: rows.step, row_items: rowItems,
       w_off: wOff, w_out: wOut, w_src: wSrc, w_ky: wKy, w_kx: wKx, has_bias: bias ? 1 : 0,
+      out_plane: layout.plane, out_row: layout.row, out_col: layout.col, out_off: layout.off,
     },
     grid1d(total, CONV_WG),
   );
@@ -324,7 +341,10 @@ export function convInputGrad(g: ConvGeometry, gy: Tensor, w: Tensor, bias: Tens
   // Source position p = iy + pad' - ky'*d with ky' = k-1-ky gives pad' = (k-1)*d - pad (may be negative).
   const pad: [number, number] = [(g.kh - 1) * g.dilation[0] - g.padding[0], (g.kw - 1) * g.dilation[1] - g.padding[2]];
   const flipped = kk - 1;
-  if (isDepthwise(g)) {
+  // Depthwise phases pay off only with taps to spare: at k5/k7 stride 2 they ran 1.5-1.8x faster, at k3 (phases
+  // of 1-2 taps, where per-invocation work dominates) no faster than zero insertion (alternating runs).
+  const fewTaps = (k: number, s: number) => s > 1 && Math.floor(k / s) < 2;
+  if (isDepthwise(g) && (g.stride.every((s) => s === 1) || fewTaps(g.kh, g.stride[0]) || fewTaps(g.kw, g.stride[1]))) {
     const mult = g.o / g.c;
     const pass: DepthwisePass = {
       src: gy, srcChannels: g.o, srcH: g.oh, srcW: g.ow, channels: g.c, red: mult, outDiv: 1,
@@ -332,6 +352,15 @@ export function convInputGrad(g: ConvGeometry, gy: Tensor, w: Tensor, bias: Tens
       wIndex: [flipped, 0, kk, -g.kw, -1],
     };
     runDepthwise(g, pass, w, bias, dx);
+  } else if (isDepthwise(g)) {
+    forEachPhase(g, (py, px, taps, outLayout) => {
+      const pass: DepthwisePass = {
+        src: gy, srcChannels: g.o, srcH: g.oh, srcW: g.ow, channels: g.c, red: g.o / g.c, outDiv: 1,
+        outH: py.count, outW: px.count, stride: [1, 1], dilation: [py.dilation, px.dilation], pad: [py.pad, px.pad], up: [py.up, px.up],
+        wIndex: [py.wFirst * g.kw + px.wFirst, 0, kk, py.wStep * g.kw, px.wStep], taps, outLayout,
+      };
+      runDepthwise(g, pass, w, bias, dx);
+    });
   } else {
     directInputGrad(g, gy, w, bias, dx);
   }
@@ -378,24 +407,33 @@ function axisPhases(size: number, k: number, stride: number, dilation: number, p
   return phases;
 }
 
+/**
+ * Calls `each` for every (row phase, column phase) of the gradient to x, with the phase's taps and where
+ * its outputs go in dx. A phase without taps still writes its outputs (zero, or the bias): its kernel
+ * runs over no rows.
+ */
+function forEachPhase(g: ConvGeometry, each: (py: AxisPhase, px: AxisPhase, taps: [number, number], outLayout: OutLayout) => void): void {
+  for (const py of axisPhases(g.h, g.kh, g.stride[0], g.dilation[0], g.padding[0])) {
+    for (const px of axisPhases(g.w, g.kw, g.stride[1], g.dilation[1], g.padding[2])) {
+      const taps: [number, number] = py.taps === 0 || px.taps === 0 ? [0, 1] : [py.taps, px.taps];
+      each(py, px, taps, { plane: g.h * g.w, row: py.step * g.w, col: px.step, off: py.first * g.w + px.first });
+    }
+  }
+}
+
 function directInputGrad(g: ConvGeometry, gy: Tensor, w: Tensor, bias: Tensor | null, dx: Tensor): void {
   const cg = g.c / g.groups;
   const og = g.o / g.groups;
   const kk = g.kh * g.kw;
-  for (const py of axisPhases(g.h, g.kh, g.stride[0], g.dilation[0], g.padding[0])) {
-    for (const px of axisPhases(g.w, g.kw, g.stride[1], g.dilation[1], g.padding[2])) {
-      // A phase without taps still writes its outputs (zero, or the bias): the loop over rows runs 0 times.
-      const empty = py.taps === 0 || px.taps === 0;
-      const pass: DirectPass = {
-        src: gy, srcH: g.oh, srcW: g.ow, redPerGroup: og, outPerGroup: cg, outH: py.count, outW: px.count,
-        stride: [1, 1], dilation: [py.dilation, px.dilation], pad: [py.pad, px.pad], up: [py.up, px.up],
-        wIndex: [py.wFirst * g.kw + px.wFirst, og * cg * kk, kk, cg * kk, py.wStep * g.kw, px.wStep],
-        taps: empty ? [0, 1] : [py.taps, px.taps],
-        outLayout: { plane: g.h * g.w, row: py.step * g.w, col: px.step, off: py.first * g.w + px.first },
-      };
-      runDirect(g, pass, w, bias, dx);
-    }
-  }
+  forEachPhase(g, (py, px, taps, outLayout) => {
+    const pass: DirectPass = {
+      src: gy, srcH: g.oh, srcW: g.ow, redPerGroup: og, outPerGroup: cg, outH: py.count, outW: px.count,
+      stride: [1, 1], dilation: [py.dilation, px.dilation], pad: [py.pad, px.pad], up: [py.up, px.up],
+      wIndex: [py.wFirst * g.kw + px.wFirst, og * cg * kk, kk, cg * kk, py.wStep * g.kw, px.wStep],
+      taps, outLayout,
+    };
+    runDirect(g, pass, w, bias, dx);
+  });
 }
 
 /** Splits `rows` reduction rows into slices so that `base * slices` invocations reach the target. */
