@@ -82,30 +82,46 @@ export class Kernel {
     return runtime().pipelines.get(this);
   }
 
-  /** Packs uniform values into the layout WGSL's alignment rules give the struct. */
+  /** Reused by packUniforms: the queue copies the bytes into its ring at once. */
+  private uniformScratch: { bytes: Uint8Array; view: DataView } | null = null;
+
+  /**
+   * Packs uniform values into the layout WGSL's alignment rules give the struct. The bytes returned are
+   * overwritten by the next call: copy them before packing again.
+   */
   packUniforms(values: UniformValues): Uint8Array {
-    const bytes = new Uint8Array(this.uniformSize);
-    const view = new DataView(bytes.buffer);
-    const seen = new Set<string>();
+    if (!this.uniformScratch) {
+      const bytes = new Uint8Array(this.uniformSize);
+      this.uniformScratch = { bytes, view: new DataView(bytes.buffer) };
+    }
+    const { bytes, view } = this.uniformScratch;
+    bytes.fill(0);
     for (const f of this.uniformFields) {
       const v = values[f.name];
       if (v === undefined) throw new Error(`kernel '${this.name}': uniform '${f.name}' was not given`);
-      seen.add(f.name);
-      const arr: ArrayLike<number> = typeof v === 'number' ? [v] : v;
-      if (arr.length > f.components) {
-        throw new Error(`kernel '${this.name}': uniform '${f.name}' takes ${f.components} values, got ${arr.length}`);
+      if (typeof v === 'number') {
+        this.setUniform(view, f, f.offset, v);
+        continue;
       }
-      for (let i = 0; i < arr.length; i++) {
-        const at = f.offset + 4 * i;
-        if (f.kind === 'f32') view.setFloat32(at, arr[i], true);
-        else if (f.kind === 'i32') view.setInt32(at, arr[i], true);
-        else view.setUint32(at, arr[i], true);
+      if (v.length > f.components) {
+        throw new Error(`kernel '${this.name}': uniform '${f.name}' takes ${f.components} values, got ${v.length}`);
       }
+      for (let i = 0; i < v.length; i++) this.setUniform(view, f, f.offset + 4 * i, v[i]);
     }
-    for (const k of Object.keys(values)) {
-      if (!seen.has(k)) throw new Error(`kernel '${this.name}': unknown uniform '${k}'`);
+    // Every field was given; more keys than fields means one is unknown.
+    let given = 0;
+    for (const k in values) given++;
+    if (given > this.uniformFields.length) {
+      const unknown = Object.keys(values).filter((k) => !this.uniformFields.some((f) => f.name === k));
+      throw new Error(`kernel '${this.name}': unknown uniform '${unknown[0]}'`);
     }
     return bytes;
+  }
+
+  private setUniform(view: DataView, f: UniformField, at: number, v: number): void {
+    if (f.kind === 'f32') view.setFloat32(at, v, true);
+    else if (f.kind === 'i32') view.setInt32(at, v, true);
+    else view.setUint32(at, v, true);
   }
 
   /**

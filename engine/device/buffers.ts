@@ -21,6 +21,8 @@ export class Storage {
     readonly buffer: GPUBuffer,
     readonly byteSize: number,
     private readonly pool: BufferPool,
+    /** The buffer's id, unique for the pool's lifetime (bind-group cache keys, oldest-first reuse). */
+    readonly bufferId: number,
   ) {}
 
   retain(): this {
@@ -96,7 +98,7 @@ export class BufferPool {
     }
     this.stats.live += size;
     this.stats.liveBuffers++;
-    const storage = new Storage(buffer!, size, this);
+    const storage = new Storage(buffer!, size, this, this.bufferId(buffer!));
     // Still used by the batch's earlier commands: released again before the flush, it must wait for it.
     if (recycled) storage.usedInBatch = this.currentBatch();
     return storage;

@@ -39,7 +39,11 @@ export class CommandQueue {
   private uniformBuffer: GPUBuffer;
   private uniformUsed = 0;
   /** getBindGroupLayout is a native call that makes a new wrapper each time: ask once per pipeline. */
-  private layouts = new WeakMap<GPUComputePipeline, GPUBindGroupLayout>();
+  private layouts = new WeakMap<GPUComputePipeline, { layout: GPUBindGroupLayout; id: number }>();
+  private nextLayoutId = 0;
+  /** The pipeline last set on the open pass (a pass keeps it between dispatches). */
+  private passPipeline: GPUComputePipeline | null = null;
+  private pipelinePass: GPUComputePassEncoder | null = null;
   private bindGroups = new BindGroupCache();
   pool!: BufferPool;
   /** Set by `startProfiling()`: every dispatch is timed with timestamp queries (and gets its own pass). */
@@ -101,14 +105,17 @@ export class CommandQueue {
     if (uniformBytes && uniform) uniform.bytes.set(uniformBytes);
     const uniformSize = uniformBytes?.byteLength ?? 0;
     const uniformOffset = uniform?.offset ?? -1;
-    let layout = this.layouts.get(pipeline);
-    if (!layout) this.layouts.set(pipeline, (layout = pipeline.getBindGroupLayout(0)));
-    const bindGroup = this.bindGroups.get(layout, storages, uniformOffset, uniformSize, () => {
+    let known = this.layouts.get(pipeline);
+    if (!known) this.layouts.set(pipeline, (known = { layout: pipeline.getBindGroupLayout(0), id: this.nextLayoutId++ }));
+    const key = bindGroupKey(known.id, storages, uniformOffset, uniformSize);
+    let bindGroup = this.bindGroups.get(key);
+    if (!bindGroup) {
       const entries: GPUBindGroupEntry[] = storages.map((s, i) => ({ binding: i, resource: { buffer: s.buffer, size: s.byteSize } }));
-      if (uniform) entries.push({ binding: storages.length, resource: { buffer: this.uniformBuffer, offset: uniform.offset, size: uniformSize } });
+      if (uniform) entries.push({ binding: storages.length, resource: { buffer: this.uniformBuffer, offset: uniformOffset, size: uniformSize } });
       this.stats.bindGroupsCreated++;
-      return this.device.createBindGroup({ layout: layout!, entries, label: kernelName });
-    });
+      bindGroup = this.device.createBindGroup({ layout: known.layout, entries, label: kernelName });
+      this.bindGroups.set(key, storages, bindGroup);
+    }
     if (this.profiler?.full) this.flush();
     let pass: GPUComputePassEncoder;
     if (this.profiler) {
@@ -117,7 +124,9 @@ export class CommandQueue {
     } else {
       pass = this.ensurePass();
     }
-    pass.setPipeline(pipeline);
+    if (pass !== this.pipelinePass || pipeline !== this.passPipeline) pass.setPipeline(pipeline);
+    this.pipelinePass = pass;
+    this.passPipeline = pipeline;
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(workgroups[0], workgroups[1], workgroups[2]);
     this.stats.dispatches++;
@@ -222,33 +231,30 @@ export class CommandQueue {
  * Bind groups by (layout, uniform slot, buffers, sizes). Ids are per object (WeakMap), so a key never confuses two
  * buffers; each buffer lists the keys that hold it, for `forget`. Past `capacity` groups it starts over.
  */
+/** Bind groups are keyed by layout, uniform slot and each storage's buffer and size. */
+function bindGroupKey(layoutId: number, storages: Storage[], uniformOffset: number, uniformSize: number): string {
+  let key = `${layoutId}|${uniformOffset}:${uniformSize}`;
+  for (const s of storages) key += `|${s.bufferId}:${s.byteSize}`;
+  return key;
+}
+
 class BindGroupCache {
   private groups = new Map<string, GPUBindGroup>();
   private keysByBuffer = new Map<GPUBuffer, string[]>();
-  private ids = new WeakMap<object, number>();
-  private nextId = 0;
   constructor(private readonly capacity = 8192) {}
 
-  private id(o: object): number {
-    let v = this.ids.get(o);
-    if (v === undefined) this.ids.set(o, (v = this.nextId++));
-    return v;
+  get(key: string): GPUBindGroup | undefined {
+    return this.groups.get(key);
   }
 
-  get(layout: GPUBindGroupLayout, storages: Storage[], uniformOffset: number, uniformSize: number, create: () => GPUBindGroup): GPUBindGroup {
-    let key = `${this.id(layout)}|${uniformOffset}:${uniformSize}`;
-    for (const s of storages) key += `|${this.id(s.buffer)}:${s.byteSize}`;
-    let group = this.groups.get(key);
-    if (group) return group;
+  set(key: string, storages: Storage[], group: GPUBindGroup): void {
     if (this.groups.size >= this.capacity) this.clear();
-    group = create();
     this.groups.set(key, group);
     for (const s of storages) {
       let keys = this.keysByBuffer.get(s.buffer);
       if (!keys) this.keysByBuffer.set(s.buffer, (keys = []));
       keys.push(key);
     }
-    return group;
   }
 
   forget(buffer: GPUBuffer): void {
