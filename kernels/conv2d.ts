@@ -1,7 +1,8 @@
 // Direct 2-D convolution, NCHW float32, register-blocked: one invocation computes OB output channels of one
-// group at 4 output columns of one row, reusing every loaded input row across the 4 columns and OB channels.
+// group at COLS (4 or 8) output columns of one row, reusing every loaded input row across the columns and
+// OB channels.
 //
-// Variants (the key): kernel width KW (unrolled), JM (see column blocking below), OB, `up`. The bias is a
+// Variants (the key): kernel width KW (unrolled), JM (see column blocking below), OB, `up`, COLS. The bias is a
 // uniform flag (`has_bias`; without one the op binds the weight, which holds at least O values, in its place).
 // The same kernel serves two ops:
 //   forward:        src = x, out = y; weight read as w[g][o][c][ky][kx] through the w_* strides.
@@ -14,10 +15,10 @@
 // element step between the pass's rows and between its columns, and the first element; a phase of the
 // gradient to x writes every s-th row and column.
 //
-// Column blocking: output columns ox0 + j*e (j < 4) with e = d / gcd(s, d). Their source columns are
-// ox_j*s - pad + kx*d = base + (j*JM + kx)*d with JM = s / gcd(s, d), because e*s = JM*d; so the 4 columns
-// read M = 3*JM + KW distinct positions per source row instead of 4*KW. Invocations enumerate (phase t < e,
-// chunk) pairs: ox0 = t + 4*e*chunk.
+// Column blocking: output columns ox0 + j*e (j < COLS) with e = d / gcd(s, d). Their source columns are
+// ox_j*s - pad + kx*d = base + (j*JM + kx)*d with JM = s / gcd(s, d), because e*s = JM*d; so the columns
+// read M = (COLS-1)*JM + KW distinct positions per source row instead of COLS*KW. Invocations enumerate (phase t < e,
+// chunk) pairs: ox0 = t + COLS*e*chunk.
 //
 // Index math is u32 over element offsets (tensors under 2^31 elements; a binding is at most 128 MiB on
 // lavapipe); positions that may fall in the padding are i32 and clamped to 0 when masked out.
@@ -73,13 +74,16 @@ export interface DirectConvVariant {
   ob: number;
   /** Zero-insertion factors [h, w] of the source; [1, 1] for the forward pass. */
   up: [number, number];
+  /** Output columns per invocation (default CONV_COLS). */
+  cols?: number;
 }
 
 const range = (n: number) => [...Array(n).keys()];
 
 function source(v: DirectConvVariant): string {
-  const M = (CONV_COLS - 1) * v.jm + v.kw;
-  const cols = range(CONV_COLS);
+  const C = v.cols ?? CONV_COLS;
+  const M = (C - 1) * v.jm + v.kw;
+  const cols = range(C);
   const outs = range(v.ob);
   const positions = range(M)
     .map((m) => `let p${m} = base_x + ${m} * p.dilation.y;
@@ -140,7 +144,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let g = rest % p.groups;
   let n = rest / p.groups;
   let e = p.col_step;
-  let ox0 = col % e + ${CONV_COLS}u * e * (col / e);
+  let ox0 = col % e + ${C}u * e * (col / e);
   let base_x = i32(ox0) * p.stride.y - p.pad.y;
   ${positions}
   // Output channels past the group's end (the last block) read a valid channel and are not written.
@@ -165,5 +169,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 export const directConvKernels = new KernelFamily<DirectConvVariant>(
   'conv2d_direct',
   source,
-  (v) => `kw${v.kw},jm${v.jm},ob${v.ob},up${v.up[0]}x${v.up[1]}`,
+  (v) => `kw${v.kw},jm${v.jm},ob${v.ob},up${v.up[0]}x${v.up[1]}${v.cols && v.cols !== CONV_COLS ? `,c${v.cols}` : ''}`,
 );
