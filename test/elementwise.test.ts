@@ -25,6 +25,40 @@ function powTolerance(a: RefTensor, b: RefTensor, extraOps: number): Tolerance {
 }
 
 const size = (s: readonly number[]) => s.reduce((p, d) => p * d, 1);
+
+/** Elements of the shape two shapes broadcast to. */
+function broadcastSize(x: readonly number[], y: readonly number[]): number {
+  let n = 1;
+  for (let i = 1; i <= Math.max(x.length, y.length); i++) n *= Math.max(x[x.length - i] ?? 1, y[y.length - i] ?? 1);
+  return n;
+}
+
+/**
+ * powTolerance for the gradients. An input that broadcasts gets the sum of its gradient's terms over the
+ * broadcast axes, each term as accurate as powTolerance allows relative to itself; where the terms cancel,
+ * the sum's error follows the terms' size, not the sum's. So the absolute part grows with the largest term
+ * (b·a^(b-1) for the base, a^b·ln|a| for the exponent) times the number summed.
+ */
+function powGradTolerance(a: RefTensor, b: RefTensor, extraOps: number): Tolerance {
+  // a and b carry the logical shapes the op sees and the stored values (expanded axes are summed too).
+  const base = powTolerance(a, b, extraOps);
+  const out = broadcastSize(a.shape, b.shape);
+  let atol = base.atol;
+  for (const [input, summed] of [['base', out / a.data.length], ['exponent', out / b.data.length]] as const) {
+    if (summed <= 1) continue;
+    let largest = 0;
+    for (const x of a.data) {
+      if (x === 0) continue;
+      for (const y of b.data) {
+        const term = input === 'base' ? Math.abs(y) * Math.abs(x) ** (y - 1) : Math.abs(x) ** y * Math.abs(Math.log(Math.abs(x)));
+        largest = Math.max(largest, term);
+      }
+    }
+    atol = Math.max(atol, base.rtol * largest * summed);
+  }
+  return { rtol: base.rtol, atol };
+}
+
 /** Integers in [lo, hi] for shape s: exact on the GPU, and ties are common. */
 const integers = (s: number[], lo = -2, hi = 2) =>
   fc.array(fc.integer({ min: lo, max: hi }), { minLength: size(s), maxLength: size(s) }).map((v) => ref(s, v));
@@ -98,13 +132,16 @@ interface BinaryCase {
   bAvoid?: number[];
   margin?: number;
   tol?: (a: RefTensor, b: RefTensor) => Tolerance;
+  gradTol?: (a: RefTensor, b: RefTensor) => Tolerance;
 }
 const binaryCases: Record<string, BinaryCase> = {
   add: { ref: R.addRef, gpu: E.add, a: [-3, 3], b: [-3, 3] },
   sub: { ref: R.subRef, gpu: E.sub, a: [-3, 3], b: [-3, 3] },
   mul: { ref: R.mulRef, gpu: E.mul, a: [-3, 3], b: [-3, 3] },
   div: { ref: R.divRef, gpu: E.div, a: [-3, 3], b: [-3, 3], bAvoid: [0], margin: 0.25 },
-  'pow (positive base)': { ref: R.powRef, gpu: E.pow, a: [0.1, 3], b: [-3, 3], tol: (a, b) => powTolerance(a, b, 3) },
+  'pow (positive base)': {
+    ref: R.powRef, gpu: E.pow, a: [0.1, 3], b: [-3, 3], tol: (a, b) => powTolerance(a, b, 3), gradTol: (a, b) => powGradTolerance(a, b, 3),
+  },
 };
 
 /** Two inputs of shapes that broadcast together, each in a random layout. */
@@ -121,6 +158,7 @@ function checkBinary(c: BinaryCase, [a, b]: { layout: Layout; x: RefTensor }[]) 
     inputs: [a.x, b.x],
     gpu: ([ta, tb]) => c.gpu(applyLayout(ta, a.layout), applyLayout(tb, b.layout)),
     tol,
+    gradTol: c.gradTol?.({ shape: a.layout.shape, data: a.x.data }, { shape: b.layout.shape, data: b.x.data }) ?? tol,
   });
 }
 
@@ -149,7 +187,10 @@ describe('binary ops with broadcasting', () => {
     );
     await fc.assert(
       fc.asyncProperty(negativeBase, (inputs) =>
-        checkBinary({ ref: R.powRef, gpu: E.pow, a: [0, 0], b: [0, 0], tol: (a, b) => powTolerance(a, b, 3) }, inputs),
+        checkBinary(
+          { ref: R.powRef, gpu: E.pow, a: [0, 0], b: [0, 0], tol: (a, b) => powTolerance(a, b, 3), gradTol: (a, b) => powGradTolerance(a, b, 3) },
+          inputs,
+        ),
       ),
       GPU_RUNS,
     );
