@@ -34,30 +34,29 @@ function broadcastSize(x: readonly number[], y: readonly number[]): number {
 }
 
 /**
- * powTolerance for the gradients. An input that broadcasts gets the sum of its gradient's terms over the
- * broadcast axes, each term as accurate as powTolerance allows relative to itself; where the terms cancel,
- * the sum's error follows the terms' size, not the sum's. So the absolute part grows with the largest term
- * (b·a^(b-1) for the base, a^b·ln|a| for the exponent) times the number summed.
+ * The gradient tolerance of a broadcasting binary op. An input that broadcasts (or is expanded) gets the sum
+ * of its gradient's terms over those axes, each term as accurate as `own` allows relative to itself; where
+ * the terms cancel, the sum's error follows the terms' size, not the sum's. So the absolute part grows with
+ * the largest term (`term`, the output gradient being at most 1) and, as in f32Tolerance, with the square
+ * root of the number summed. `a` and `b` carry the logical shapes the op sees and the stored values.
  */
-function powGradTolerance(a: RefTensor, b: RefTensor, extraOps: number): Tolerance {
-  // a and b carry the logical shapes the op sees and the stored values (expanded axes are summed too).
-  const base = powTolerance(a, b, extraOps);
+function broadcastGradTolerance(own: Tolerance, a: RefTensor, b: RefTensor, term: (x: number, y: number, input: 0 | 1) => number): Tolerance {
   const out = broadcastSize(a.shape, b.shape);
-  let atol = base.atol;
-  for (const [input, summed] of [['base', out / a.data.length], ['exponent', out / b.data.length]] as const) {
+  let atol = own.atol;
+  for (const input of [0, 1] as const) {
+    const summed = out / (input === 0 ? a.data.length : b.data.length);
     if (summed <= 1) continue;
     let largest = 0;
-    for (const x of a.data) {
-      if (x === 0) continue;
-      for (const y of b.data) {
-        const term = input === 'base' ? Math.abs(y) * Math.abs(x) ** (y - 1) : Math.abs(x) ** y * Math.abs(Math.log(Math.abs(x)));
-        largest = Math.max(largest, term);
-      }
-    }
-    atol = Math.max(atol, base.rtol * largest * summed);
+    for (const x of a.data) for (const y of b.data) largest = Math.max(largest, term(x, y, input));
+    atol = Math.max(atol, own.rtol * largest * Math.sqrt(summed));
   }
-  return { rtol: base.rtol, atol };
+  return { rtol: own.rtol, atol };
 }
+
+/** d(a^b)/da = b·a^(b-1), d(a^b)/db = a^b·ln|a| (a = 0 gives no finite term to sum). */
+const powTerm = (x: number, y: number, input: 0 | 1) =>
+  x === 0 ? 0 : input === 0 ? Math.abs(y) * Math.abs(x) ** (y - 1) : Math.abs(x) ** y * Math.abs(Math.log(Math.abs(x)));
+const powGradTolerance = (a: RefTensor, b: RefTensor) => broadcastGradTolerance(powTolerance(a, b, 3), a, b, powTerm);
 
 /** Integers in [lo, hi] for shape s: exact on the GPU, and ties are common. */
 const integers = (s: number[], lo = -2, hi = 2) =>
@@ -134,14 +133,18 @@ interface BinaryCase {
   tol?: (a: RefTensor, b: RefTensor) => Tolerance;
   gradTol?: (a: RefTensor, b: RefTensor) => Tolerance;
 }
+/** Gradient tolerances for ops whose own accuracy is f32Tolerance(): terms of d/da and d/db. */
+const sumGradTolerance = (term: (x: number, y: number, input: 0 | 1) => number) => (a: RefTensor, b: RefTensor) =>
+  broadcastGradTolerance(f32Tolerance(), a, b, term);
 const binaryCases: Record<string, BinaryCase> = {
-  add: { ref: R.addRef, gpu: E.add, a: [-3, 3], b: [-3, 3] },
-  sub: { ref: R.subRef, gpu: E.sub, a: [-3, 3], b: [-3, 3] },
-  mul: { ref: R.mulRef, gpu: E.mul, a: [-3, 3], b: [-3, 3] },
-  div: { ref: R.divRef, gpu: E.div, a: [-3, 3], b: [-3, 3], bAvoid: [0], margin: 0.25 },
-  'pow (positive base)': {
-    ref: R.powRef, gpu: E.pow, a: [0.1, 3], b: [-3, 3], tol: (a, b) => powTolerance(a, b, 3), gradTol: (a, b) => powGradTolerance(a, b, 3),
+  add: { ref: R.addRef, gpu: E.add, a: [-3, 3], b: [-3, 3], gradTol: sumGradTolerance(() => 1) },
+  sub: { ref: R.subRef, gpu: E.sub, a: [-3, 3], b: [-3, 3], gradTol: sumGradTolerance(() => 1) },
+  mul: { ref: R.mulRef, gpu: E.mul, a: [-3, 3], b: [-3, 3], gradTol: sumGradTolerance((x, y, k) => Math.abs(k === 0 ? y : x)) },
+  div: {
+    ref: R.divRef, gpu: E.div, a: [-3, 3], b: [-3, 3], bAvoid: [0], margin: 0.25,
+    gradTol: sumGradTolerance((x, y, k) => (k === 0 ? 1 / Math.abs(y) : Math.abs(x) / (y * y))),
   },
+  'pow (positive base)': { ref: R.powRef, gpu: E.pow, a: [0.1, 3], b: [-3, 3], tol: (a, b) => powTolerance(a, b, 3), gradTol: powGradTolerance },
 };
 
 /** Two inputs of shapes that broadcast together, each in a random layout. */
@@ -188,7 +191,7 @@ describe('binary ops with broadcasting', () => {
     await fc.assert(
       fc.asyncProperty(negativeBase, (inputs) =>
         checkBinary(
-          { ref: R.powRef, gpu: E.pow, a: [0, 0], b: [0, 0], tol: (a, b) => powTolerance(a, b, 3), gradTol: (a, b) => powGradTolerance(a, b, 3) },
+          { ref: R.powRef, gpu: E.pow, a: [0, 0], b: [0, 0], tol: (a, b) => powTolerance(a, b, 3), gradTol: powGradTolerance },
           inputs,
         ),
       ),
