@@ -221,7 +221,9 @@ describe('binary ops with broadcasting', () => {
         .filter(([a, b]) => R.subRef.forward([a, b]).data.every((d) => Math.abs(d) > 1e-3));
       fc.assert(fc.property(apart, ([a, b]) => expectGradcheck(refOp, [a, b])), RUNS);
       await fc.assert(
-        fc.asyncProperty(integerPair(), ([a, b]) => checkOp({ ref: refOp, inputs: [a, b], gpu: ([x, y]) => gpu(x, y) })),
+        fc.asyncProperty(integerPair(), ([a, b]) =>
+          checkOp({ ref: refOp, inputs: [a, b], gpu: ([x, y]) => gpu(x, y), gradTol: broadcastGradTolerance(f32Tolerance(), a, b, () => 1) }),
+        ),
         GPU_RUNS,
       );
     });
@@ -245,6 +247,8 @@ describe('where and comparisons', () => {
           inputs: [c.mask, a, b],
           gpu: ([cond, x, y]) => E.where(cond, applyLayout(x, c.la), applyLayout(y, c.lb)),
           grad: [1, 2],
+          // An expanded input's gradient sums output-gradient terms (at most 1) over the expanded axes.
+          gradTol: broadcastGradTolerance(f32Tolerance(), { shape: c.la.shape, data: a.data }, { shape: c.lb.shape, data: b.data }, () => 1),
         }),
       ),
       GPU_RUNS,
