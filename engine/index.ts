@@ -25,3 +25,4 @@ export * from './ops/pool.ts';
 export * from './ops/upsample.ts';
 export * from './ops/mixedop.ts';
 export * from './ops/task-losses.ts';
+export { tuning, setTuning, type Tuning } from './tuning.ts';

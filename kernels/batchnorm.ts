@@ -365,8 +365,17 @@ export const BN_FUSE_PARTIALS = 16;
  *   2-3x faster than 98 threads a row, each jumping 1.5 KB), fewer for rows under 256 elements (vec4s)
  *   so that a thread still visits ~32 of each row, more only past 8K elements;
  * - B: as many images as keep a thread under ~512 elements, while at least ~256 threads remain.
+ * `forGpu` (tuning 'gpu', see engine/tuning.ts) splits for a GPU instead.
  */
-export function rowSplit(n: number, c: number, s: number): { p: number; b: number; groups: number } {
+export function rowSplit(n: number, c: number, s: number, forGpu = false): { p: number; b: number; groups: number } {
+  if (forGpu) {
+    // A GPU wants many short threads: up to 256 a row at ~8 elements each (neighbours read neighbouring
+    // addresses, so a warp's loads coalesce), and images grouped only to keep a channel's partials, which
+    // one finalize thread merges, at most ~1024.
+    const p = Math.max(1, Math.min(256, Math.ceil(s / 8)));
+    const b = Math.max(1, Math.ceil((n * p) / 1024));
+    return { p, b, groups: Math.ceil(n / b) };
+  }
   const p = Math.max(1, Math.min(Math.ceil(s / 32), 8 * Math.ceil(s / 8192)));
   const b = Math.max(1, Math.min(n, Math.floor(512 / Math.ceil(s / p)), Math.floor((n * c * p) / 256)));
   return { p, b, groups: Math.ceil(n / b) };

@@ -1,7 +1,8 @@
 // batchNorm2d: float64 reference (gradcheck), GPU vs reference for forward and every gradient, running buffers.
 import fc from 'fast-check';
-import { describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { batchNorm2d } from '../engine/ops/norm.ts';
+import { setTuning } from '../engine/tuning.ts';
 import { fromArray } from '../engine/ops/creation.ts';
 import { memory, sync } from '../engine/runtime.ts';
 import type { Tensor } from '../engine/tensor.ts';
@@ -309,5 +310,40 @@ describe('batchNorm2d on the GPU', () => {
     expect(() => batchNorm2d(x, { weight: w, training: true })).toThrow(/weight and bias together/);
     expect(() => batchNorm2d(one, { training: true })).toThrow(/more than 1 value per channel.*\[1, 3, 1, 1\]/);
     for (const t of [x, w, one]) t.dispose();
+  });
+});
+
+describe('batchNorm2d under gpu tuning (many short threads, no one-invocation-a-channel pass)', () => {
+  beforeAll(() => setTuning('gpu'));
+  afterAll(() => setTuning('auto'));
+  const gpuSplit = ([n, c, h, w]: number[]) => rowSplit(n, c, (h * w) % 4 === 0 ? (h * w) / 4 : h * w, true);
+
+  it('matches the reference over modes and shapes, never taking the per-channel pass', async () => {
+    const forward = vi.spyOn(bnChannelForward, 'get');
+    const backward = vi.spyOn(bnChannelBackward, 'get');
+    await fc.assert(fc.asyncProperty(bnCase(), async (c) => void (await checkBatchNorm(c))), { numRuns: 30 });
+    expect(forward.mock.calls.length + backward.mock.calls.length).toBe(0);
+    forward.mockRestore();
+    backward.mockRestore();
+  });
+
+  it('matches with fused and separate finalizes, and keeps the variance at |mean| 1e4 on every split', async () => {
+    // [1, 2, 64, 64]: 128 threads a row; [300, 3, 2, 2]: one thread a row, 300 partials a channel;
+    // [2, 3, 3, 3]: scalar, 2 threads a row, 4 partials (fused); [1100, 1, 4, 4]: images in pairs.
+    const shapes = [[1, 2, 64, 64], [300, 3, 2, 2], [2, 3, 3, 3], [3, 2, 47, 47], [5, 4, 24, 24]];
+    expect(shapes.map((s) => gpuSplit(s).groups * gpuSplit(s).p > BN_FUSE_PARTIALS)).toEqual([true, true, false, true, true]);
+    expect(gpuSplit([1100, 1, 4, 4]).b).toBe(2);
+    const base = { affine: true, running: true, training: true, relu6: false, eps: 1e-3, momentum: 0.1 };
+    for (const [i, shape] of shapes.entries()) {
+      await checkBatchNorm({ ...base, shape, seed: 40 + i });
+      await checkBatchNorm({ ...base, shape, affine: false, relu6: true, training: false, seed: 50 + i });
+    }
+    for (const shape of [[1100, 1, 4, 4], [2, 2, 48, 48], [3, 2, 9, 7]]) {
+      const [n, ch, h, w] = shape;
+      const c: BnCase = { shape, affine: false, running: false, training: true, relu6: false, eps: 1e-5, momentum: 1, seed: 61 };
+      const x = ref(shape, seededValues(n * ch * h * w, 61).map((v) => Math.fround(1e4 + v)));
+      const tol = tolerances(c, [x]);
+      await checkOp({ ref: batchNormRef({ affine: false, running: false, training: true, eps: c.eps }), inputs: [x], gpu: gpuCall(c), grad: [0], tol: tol.forward, gradTol: tol.input });
+    }
   });
 });

@@ -1,11 +1,12 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { conv2d, convTranspose2d, fromArray, memory, permute, tidy, zeros } from '../engine/index.ts';
 import { arb, gradcheck, ref, seededValues } from '../engine/testing/index.ts';
 import type { ConvConfig } from '../engine/testing/arbitraries.ts';
 import { conv2dRef, convShapes, convTranspose2dRef } from '../engine/testing/refs/conv.ts';
 import { checkConv, conv, convTransposeCase } from './helpers/conv-case.ts';
 import { checkOp } from '../engine/testing/index.ts';
+import { setTuning } from '../engine/tuning.ts';
 
 // Each new kernel variant compiles once (lavapipe JIT, ~0.2 s, far more on a busy machine).
 const PROPERTY_TIMEOUT = 600_000;
@@ -40,21 +41,22 @@ describe('conv2d reference', () => {
   });
 });
 
+const pointwise = fc.record({
+  batch: fc.integer({ min: 1, max: 3 }),
+  // Multiples of 8 (16 from 64 up) take the 8- (16-) channel blocks of the forward and the gradient to x.
+  inChannels: fc.oneof(fc.integer({ min: 1, max: 20 }), fc.constantFrom(8, 16, 24, 64)),
+  outChannels: fc.oneof(fc.integer({ min: 1, max: 20 }), fc.constantFrom(8, 16, 24, 64)),
+  height: arb.dim(12),
+  width: arb.dim(12),
+  bias: fc.boolean(),
+});
+
 describe('conv2d on the GPU', () => {
   it('matches the reference: forward and gradients to input, weight and bias', async () => {
     await fc.assert(fc.asyncProperty(arb.convConfig(), fc.nat(1000), (c, seed) => checkConv(c, seed)), { numRuns: 40 });
   }, PROPERTY_TIMEOUT);
 
   it('takes the pointwise path for 1x1 stride-1 unpadded convolutions (vec4 and scalar pixel rows)', async () => {
-    const pointwise = fc.record({
-      batch: fc.integer({ min: 1, max: 3 }),
-      // Multiples of 8 (16 from 64 up) take the 8- (16-) channel blocks of the forward and the gradient to x.
-      inChannels: fc.oneof(fc.integer({ min: 1, max: 20 }), fc.constantFrom(8, 16, 24, 64)),
-      outChannels: fc.oneof(fc.integer({ min: 1, max: 20 }), fc.constantFrom(8, 16, 24, 64)),
-      height: arb.dim(12),
-      width: arb.dim(12),
-      bias: fc.boolean(),
-    });
     await fc.assert(
       fc.asyncProperty(pointwise, fc.nat(1000), (p, seed) => checkConv(conv({ ...p, kernelH: 1, kernelW: 1 }), seed)),
       { numRuns: 30 },
@@ -132,4 +134,23 @@ describe('conv2d on the GPU', () => {
     });
     expect(memory().live).toBe(before);
   });
+});
+
+describe('conv2d under gpu tuning (pointwise in 4x4 blocks, weight gradient in many short slices)', () => {
+  beforeAll(() => setTuning('gpu'));
+  afterAll(() => setTuning('auto'));
+
+  it('pointwise matches the reference: forward and gradients to input, weight and bias', async () => {
+    await fc.assert(
+      fc.asyncProperty(pointwise, fc.nat(1000), (p, seed) => checkConv(conv({ ...p, kernelH: 1, kernelW: 1 }), seed)),
+      { numRuns: 20 },
+    );
+    // MobileNetV2-like: 24->144 at 28x28 over 2 images slices the weight gradient's 1568 rows 49 ways.
+    await checkConv(conv({ batch: 2, inChannels: 24, outChannels: 144, height: 28, width: 28, kernelH: 1, kernelW: 1, bias: true }), 5);
+    await checkConv(conv({ batch: 1, inChannels: 32, outChannels: 64, height: 7, width: 7, kernelH: 1, kernelW: 1 }), 6);
+  }, PROPERTY_TIMEOUT);
+
+  it('depthwise and dense convolutions match the reference', async () => {
+    await fc.assert(fc.asyncProperty(arb.convConfig(), fc.nat(1000), (c, seed) => checkConv(c, seed)), { numRuns: 15 });
+  }, PROPERTY_TIMEOUT);
 });

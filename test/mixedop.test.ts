@@ -1,8 +1,9 @@
 // mixedOp (FNA++ spec §3.1, §3.3): float64 reference (gradcheck), GPU vs reference for the weighted sum,
 // candidate and alpha gradients, and the expected cost.
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mixedOp } from '../engine/ops/mixedop.ts';
+import { setTuning } from '../engine/tuning.ts';
 import { MIXED_CHUNK, MIXED_MAX_SUBSET, MIXED_SUM_CHUNK } from '../kernels/mixedop.ts';
 import { fromArray } from '../engine/ops/creation.ts';
 import { backward } from '../engine/autograd.ts';
@@ -103,6 +104,46 @@ describe('mixedOp reference', () => {
   });
 });
 
+/** mixedOp's alpha gradient at 600k elements of positive data against an f64 reference (see its test). */
+async function checkAlphaGradSums(): Promise<void> {
+  const shape = [2, 24, 112, 112];
+  const n = size(shape);
+  const k = 7;
+  const base = Float32Array.from({ length: n }, (_, i) => 1 + ((i * 37) % 101) / 101);
+  const gData = Float32Array.from({ length: n }, (_, i) => 1 + (i % 13) / 13);
+  const scaleOf = (j: number) => 1 + j / 4;
+  const cands = Array.from({ length: k }, (_, j) => fromArray(base.map((v) => Math.fround(v * scaleOf(j))), shape, { requiresGrad: true }));
+  const alphaData = Float32Array.from({ length: k }, (_, j) => 0.1 * j - 0.3);
+  const alpha = fromArray(alphaData, [k], { requiresGrad: true });
+  const g = fromArray(gData, shape);
+  const { out } = mixedOp(cands, alpha, { temperature: 0.9 });
+  backward(out, g);
+  const got = await alpha.grad!.toArray();
+  const p = subsetSoftmax(Float64Array.from(alphaData), { subset: [...Array(k).keys()], temperature: 0.9 });
+  const dots = Array.from({ length: k }, (_, j) => {
+    let d = 0;
+    for (let i = 0; i < n; i++) d += gData[i] * Math.fround(base[i] * scaleOf(j));
+    return d;
+  });
+  const mean = p.reduce((acc, pj, j) => acc + pj * dots[j], 0);
+  for (let j = 0; j < k; j++) {
+    const want = (p[j] * (dots[j] - mean)) / 0.9;
+    expect(Math.abs(got[j] - want), `alpha grad ${j}: ${got[j]} vs ${want}`).toBeLessThan((2e-5 * p[j] * dots[0]) / 0.9);
+  }
+  for (const t of [...cands, alpha]) t.grad?.dispose();
+  for (const t of [...cands, alpha, g, out]) t.dispose();
+}
+
+/** Fewer items than invocations, odd counts near a grid step, and the largest subset. */
+async function checkGridEdges(): Promise<void> {
+  const base = { temperature: 1, costs: [], seed: 21 };
+  await checkMixed({ ...base, shape: [1, 1, 1, 3], k: 7, subset: [0, 1, 2, 3, 4, 5, 6] });
+  await checkMixed({ ...base, shape: [1, 1, 1, 4], k: 3, subset: [2, 0] });
+  await checkMixed({ ...base, shape: [1, 1, 65, 65], k: 3, subset: [0, 1, 2] });
+  await checkMixed({ ...base, shape: [1, 1, 4, 4097], k: 3, subset: [1, 2] });
+  await checkMixed({ ...base, shape: [1, 2, 3, 5], k: 32, subset: [...Array(32).keys()].reverse() });
+}
+
 describe('mixedOp on the GPU', () => {
   it('matches the reference: output, candidate gradients, alpha gradient (subsets, chunks past 6 and 7, tau)', async () => {
     await fc.assert(fc.asyncProperty(mixedCase(), checkMixed), { numRuns: 40 });
@@ -175,43 +216,9 @@ describe('mixedOp on the GPU', () => {
   // checkMixed's alpha tolerance, sized for signed random data, is too loose at this size to see one lost
   // partial. With positive data every dot is ~n and the f32 sums (~150 terms per invocation, then 1024
   // partials) land within ~1e-6 of it, so a dropped or double-counted partial (~1/1024 of a dot) shows.
-  it('sums every partial of the alpha gradient at 600k elements (positive data, f64 reference)', async () => {
-    const shape = [2, 24, 112, 112];
-    const n = size(shape);
-    const k = 7;
-    const base = Float32Array.from({ length: n }, (_, i) => 1 + ((i * 37) % 101) / 101);
-    const gData = Float32Array.from({ length: n }, (_, i) => 1 + (i % 13) / 13);
-    const scaleOf = (j: number) => 1 + j / 4;
-    const cands = Array.from({ length: k }, (_, j) => fromArray(base.map((v) => Math.fround(v * scaleOf(j))), shape, { requiresGrad: true }));
-    const alphaData = Float32Array.from({ length: k }, (_, j) => 0.1 * j - 0.3);
-    const alpha = fromArray(alphaData, [k], { requiresGrad: true });
-    const g = fromArray(gData, shape);
-    const { out } = mixedOp(cands, alpha, { temperature: 0.9 });
-    backward(out, g);
-    const got = await alpha.grad!.toArray();
-    const p = subsetSoftmax(Float64Array.from(alphaData), { subset: [...Array(k).keys()], temperature: 0.9 });
-    const dots = Array.from({ length: k }, (_, j) => {
-      let d = 0;
-      for (let i = 0; i < n; i++) d += gData[i] * Math.fround(base[i] * scaleOf(j));
-      return d;
-    });
-    const mean = p.reduce((acc, pj, j) => acc + pj * dots[j], 0);
-    for (let j = 0; j < k; j++) {
-      const want = (p[j] * (dots[j] - mean)) / 0.9;
-      expect(Math.abs(got[j] - want), `alpha grad ${j}: ${got[j]} vs ${want}`).toBeLessThan((2e-5 * p[j] * dots[0]) / 0.9);
-    }
-    for (const t of [...cands, alpha]) t.grad?.dispose();
-    for (const t of [...cands, alpha, g, out]) t.dispose();
-  });
+  it('sums every partial of the alpha gradient at 600k elements (positive data, f64 reference)', () => checkAlphaGradSums());
 
-  it('handles fewer items than invocations, odd counts near a grid step, and the largest subset (32: five sum chunks, six gradient chunks)', async () => {
-    const base = { temperature: 1, costs: [], seed: 21 };
-    await checkMixed({ ...base, shape: [1, 1, 1, 3], k: 7, subset: [0, 1, 2, 3, 4, 5, 6] });
-    await checkMixed({ ...base, shape: [1, 1, 1, 4], k: 3, subset: [2, 0] });
-    await checkMixed({ ...base, shape: [1, 1, 65, 65], k: 3, subset: [0, 1, 2] });
-    await checkMixed({ ...base, shape: [1, 1, 4, 4097], k: 3, subset: [1, 2] });
-    await checkMixed({ ...base, shape: [1, 2, 3, 5], k: 32, subset: [...Array(32).keys()].reverse() });
-  });
+  it('handles fewer items than invocations, odd counts near a grid step, and the largest subset (32: five sum chunks, six gradient chunks)', () => checkGridEdges());
 
   // mixed_sum binds MIXED_SUM_CHUNK (7) candidates and reads p from its output's storage tail; the
   // gradient kernels bind MIXED_CHUNK (6). Each subset size around a multiple of either, on both paths
@@ -255,5 +262,20 @@ describe('mixedOp on the GPU', () => {
     expect(() => mixedOp([x, null, x], a)).toThrow(/sampled candidate 1 is null/);
     expect(() => mixedOp([x, x, x], a, { sampled: [0, 0] })).toThrow(/distinct indices/);
     for (const t of [a, x, y]) t.dispose();
+  });
+});
+
+describe('mixedOp under gpu tuning (4 items an invocation, alpha partials summed by the reduction kernel)', () => {
+  beforeAll(() => setTuning('gpu'));
+  afterAll(() => setTuning('auto'));
+
+  it('matches the reference: output, candidate gradients, alpha gradient', async () => {
+    await fc.assert(fc.asyncProperty(mixedCase(), checkMixed), { numRuns: 20 });
+  });
+
+  // [1, 1, 65, 65] and [1, 1, 4, 4097] give more than MIXED_MAX_THREADS partials here; 600k elements ~37k.
+  it('handles grid edges and sums every partial of the alpha gradient at 600k elements', async () => {
+    await checkGridEdges();
+    await checkAlphaGradSums();
   });
 });

@@ -1,7 +1,7 @@
 // Depthwise launches: the row-walking forward (and stride-1 gradient to x), the general depthwise kernel
 // (strided gradients to x, their phases), and the row-walking weight gradient. conv-launch.ts picks them.
 import { grid1d } from '../kernel.ts';
-import { runtime } from '../runtime.ts';
+import { tuning } from '../tuning.ts';
 import { allocate, type Tensor } from '../tensor.ts';
 import { blockedItems, columnBlocking, CONV_COLS, CONV_WG } from '../../kernels/conv2d.ts';
 import { depthwiseForwardKernels, depthwiseKernels } from '../../kernels/depthwise.ts';
@@ -87,7 +87,7 @@ function runDepthwiseForward(g: ConvGeometry, p: DepthwisePass, w: Tensor, bias:
  * Which kernel runs the eligible depthwise passes (forward, and the stride-1 gradient to x with the kernel
  * rotated): the row-walking one, which a software adapter runs 2.7-12x faster, or the direct one (a few
  * outputs per invocation), which an NVIDIA H200 ran 2.5-10x faster than the row-walking one (same-run
- * A/B). 'auto' picks by adapter; tests force each.
+ * A/B). 'auto' follows `tuning()` (engine/tuning.ts); tests force each.
  */
 export type DepthwiseKernelChoice = 'auto' | 'row-walk' | 'direct';
 
@@ -98,7 +98,7 @@ export function setDepthwiseKernel(choice: DepthwiseKernelChoice): void {
 }
 
 export function runDepthwise(g: ConvGeometry, p: DepthwisePass, w: Tensor, bias: Tensor | null, out: Tensor): void {
-  const rowWalk = depthwiseChoice === 'auto' ? runtime().ctx.isSoftware : depthwiseChoice === 'row-walk';
+  const rowWalk = depthwiseChoice === 'auto' ? tuning() === 'software' : depthwiseChoice === 'row-walk';
   const fast = rowWalk && !p.taps && !p.outLayout ? depthwiseForwardWeights(g, p) : null;
   if (fast) return runDepthwiseForward(g, p, w, bias, out, fast === 'flipped');
   const [kh, kw] = p.taps ?? [g.kh, g.kw];

@@ -1,6 +1,7 @@
 // Pointwise (1x1, stride 1) launches: the register-blocked pointwise kernel for the forward and the gradient
 // to x, and the weight gradient over slices of the pixel rows. conv-launch.ts picks them.
 import { grid1d } from '../kernel.ts';
+import { tuning } from '../tuning.ts';
 import { allocate, type Tensor } from '../tensor.ts';
 import { contiguous, reshape } from './movement.ts';
 import { matmulKernel } from './matmul.ts';
@@ -12,6 +13,8 @@ import type { ConvGeometry } from './conv-common.ts';
 /** Register blocking of the pointwise kernel for rows of `pix` pixels and `outCh` output channels. */
 function pointwiseBlocks(pix: number, outCh: number, weightTransposed: boolean) {
   const vec4 = pix % 4 === 0;
+  // A GPU needs threads more than it needs fewer loads: 4 channels x 4 pixels each (see engine/tuning.ts).
+  if (tuning() === 'gpu') return { vec4, pv: 1, ob: 4, pixBlocks: Math.ceil(pix / 4) };
   // Two vec4 pixel groups per invocation, unless a row has a single one (2x2 maps), which would idle half.
   const pv = vec4 && pix > 4 ? 2 : 1;
   // Eight or sixteen output channels per invocation where the [R, O] weight gives them as vec4s: fewer x
@@ -70,12 +73,13 @@ export function pointwiseWeightGrad(g: ConvGeometry, x: Tensor, gy: Tensor): Ten
 
 /**
  * Slicing of the pointwise weight gradient: at most this many invocations, and slices of at least this many
- * rows (measured on MobileNetV2's shapes: 256 rows beat 512 by 8-20% on 24->144, 32->192 and 144->24, the
- * rest within noise, alternating runs; more, shorter slices lost to their partials and loop overhead).
+ * rows. Software: measured on MobileNetV2's shapes (256 rows beat 512 by 8-20% on 24->144, 32->192 and
+ * 144->24, the rest within noise, alternating runs; more, shorter slices lost to their partials and loop
+ * overhead). GPU: enough slices to fill it, each long enough that its partial is small next to its reads.
  */
-const POINTWISE_WGRAD_MAX_INVOCATIONS = 512;
+const POINTWISE_WGRAD_MAX_INVOCATIONS = { software: 512, gpu: 65536 };
 
-const POINTWISE_WGRAD_MIN_SLICE_ROWS = 256;
+const POINTWISE_WGRAD_MIN_SLICE_ROWS = { software: 256, gpu: 32 };
 
 /**
  * dw [O, C] = Σ over the N·P pixel rows r of dyᵀ[r, o] · xᵀ[r, c], run as the pointwise kernel (lanes along
@@ -91,8 +95,9 @@ function pointwiseWeightGradSlices(g: ConvGeometry, x: Tensor, gy: Tensor): Tens
   const gyT = contiguous(gy.view([g.n, pix, g.o], [g.o * pix, 1, pix], gy.offset));
   const { ob, pixBlocks } = pointwiseBlocks(g.c, g.o, true);
   const perSlice = Math.ceil(g.o / ob) * pixBlocks;
+  const t = tuning();
   let slices = 1;
-  for (let s = 2; s * perSlice <= POINTWISE_WGRAD_MAX_INVOCATIONS && rows / s >= POINTWISE_WGRAD_MIN_SLICE_ROWS; s++) {
+  for (let s = 2; s * perSlice <= POINTWISE_WGRAD_MAX_INVOCATIONS[t] && rows / s >= POINTWISE_WGRAD_MIN_SLICE_ROWS[t]; s++) {
     if (rows % s === 0) slices = s;
   }
   const partial = allocate([slices, g.o, g.c]);

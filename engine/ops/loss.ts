@@ -2,7 +2,7 @@
 import { apply, type FunctionDef } from '../autograd.ts';
 import { grid1d } from '../kernel.ts';
 import { sameShape, shapeString } from '../host.ts';
-import { runtime } from '../runtime.ts';
+import { tuning } from '../tuning.ts';
 import { allocate, type Tensor } from '../tensor.ts';
 import { crossEntropyKernels } from '../../kernels/losses.ts';
 import { perRowVariant, rowGrid } from '../../kernels/softmax.ts';
@@ -35,7 +35,7 @@ const CrossEntropy: FunctionDef<CrossEntropyAttrs> = {
     const t = contiguous(target);
     const { rows, len, inner } = rowLayout(logits.shape, 1);
     const [loss, lse, valid] = [allocate([rows]), allocate([rows]), allocate([rows])];
-    const perRow = perRowVariant(rows, len, runtime().ctx.isSoftware);
+    const perRow = perRowVariant(rows, len, tuning() === 'software');
     crossEntropyKernels.get({ direction: 'forward', perRow }).run(
       { x: x.storage, labels: t.storage, loss: loss.storage, lse: lse.storage, valid: valid.storage },
       { rows, len, inner: Math.max(1, inner), offset: x.offset, target_offset: t.offset, ignore_index: ignoreIndex, smoothing },

@@ -24,6 +24,8 @@ import {
 import { zeros } from './creation.ts';
 import { map } from './map.ts';
 import { contiguous, dense } from './movement.ts';
+import { sum } from './reduce.ts';
+import { tuning } from '../tuning.ts';
 
 export interface MixedOpOptions {
   /** Softmax temperature tau: p = softmax(alpha[subset] / tau). Default 1 (SSDLite search uses 0.9). */
@@ -77,15 +79,23 @@ function uniforms(a: MixedAttrs, { n = 0, alphaOffset = 0, slots = [], threads =
 }
 
 /**
- * Work split for n elements: vec4 access when n allows it, and `threads` invocations (groups · MIXED_WG,
- * at most MIXED_MAX_THREADS) that each visit about MIXED_PER_THREAD items, more once the cap is reached.
+ * Work split for n elements: vec4 access when n allows it, and `threads` invocations (groups · MIXED_WG)
+ * that each visit about MIXED_PER_THREAD items (software tuning: at most MIXED_MAX_THREADS, more items
+ * once the cap is reached) or MIXED_PER_GPU_THREAD (gpu tuning, up to the 1-D grid's limit).
  */
 function layout(n: number): { vec4: boolean; items: number; groups: number; threads: number } {
   const vec4 = n > 0 && n % 4 === 0;
   const items = vec4 ? n / 4 : n;
-  const groups = Math.max(1, Math.min(MIXED_MAX_THREADS / MIXED_WG, Math.ceil(items / (MIXED_WG * MIXED_PER_THREAD))));
+  const gpu = tuning() === 'gpu';
+  const perThread = gpu ? MIXED_PER_GPU_THREAD : MIXED_PER_THREAD;
+  const maxGroups = gpu ? MAX_WORKGROUPS_PER_DIM : MIXED_MAX_THREADS / MIXED_WG;
+  const groups = Math.max(1, Math.min(maxGroups, Math.ceil(items / (MIXED_WG * perThread))));
   return { vec4, items, groups, threads: groups * MIXED_WG };
 }
+
+/** Items per invocation of the element-wise kernels under gpu tuning (see engine/tuning.ts). */
+const MIXED_PER_GPU_THREAD = 4;
+const MAX_WORKGROUPS_PER_DIM = 65535;
 
 /** Calls `each` on `slots` (subset positions) in chunks of at most `size`. */
 function inChunks(slots: number[], each: (chunk: number[], first: boolean) => void, size = MIXED_CHUNK): void {
@@ -166,7 +176,17 @@ function alphaGrad(g: Tensor, probs: Tensor, cands: Tensor[], a: MixedAttrs): Te
     mixedDots.get({ vec4 }).run({ ...named, g: g.storage, partials: partials.storage }, uniforms(a, { n: items, slots: chunk, threads }), [groups, 1, 1]);
   });
   const grad = allocate([a.kTotal]);
-  mixedAlphaGrad.run({ partials: partials.storage, probs: probs.storage, grad_alpha: grad.storage }, uniforms(a, { threads }), [1, 1, 1]);
+  if (threads <= MIXED_MAX_THREADS) {
+    mixedAlphaGrad.run({ partials: partials.storage, probs: probs.storage, grad_alpha: grad.storage }, uniforms(a, { threads }), [1, 1, 1]);
+  } else {
+    // More partials than one invocation should add up (gpu tuning): the reduction kernel sums them first.
+    const rows = partials.view([cands.length, threads], [threads, 1], 0);
+    const dots = sum(rows, 1);
+    mixedAlphaGrad.run({ partials: dots.storage, probs: probs.storage, grad_alpha: grad.storage }, uniforms(a, { threads: 1 }), [1, 1, 1]);
+    rows.dispose();
+    dots.dispose();
+  }
+  partials.dispose();
   return grad;
 }
 

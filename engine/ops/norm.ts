@@ -4,6 +4,7 @@ import { grid1d } from '../kernel.ts';
 import { shapeString } from '../host.ts';
 import type { Storage } from '../device/buffers.ts';
 import { allocate, type Tensor } from '../tensor.ts';
+import { tuning } from '../tuning.ts';
 import { BN_CHANNEL_MAX, BN_CHANNEL_WG, BN_FUSE_PARTIALS, BN_PARTIAL_WG, bnApply, bnChannelBackward, bnChannelForward, bnGradFinalize, bnGradPartial, bnInputGrad, bnStatsFinalize, bnStatsPartial, rowSplit } from '../../kernels/batchnorm.ts';
 import { dense } from './movement.ts';
 
@@ -39,7 +40,11 @@ function dims(x: Tensor) {
   const [n, c, h, w] = x.shape;
   const vec4 = n * h * w > 0 && (h * w) % 4 === 0;
   const s = vec4 ? (h * w) / 4 : h * w;
-  return { n, c, s, count: n * h * w, vec4, ...rowSplit(n, c, s) };
+  const count = n * h * w;
+  const gpu = tuning() === 'gpu';
+  // One invocation a channel suits a software adapter only; a GPU would run a handful of threads.
+  const perChannel = !gpu && count <= BN_CHANNEL_MAX;
+  return { n, c, s, count, vec4, perChannel, ...rowSplit(n, c, s, gpu) };
 }
 
 const BatchNorm: FunctionDef<BatchNormAttrs> = {
@@ -49,7 +54,7 @@ const BatchNorm: FunctionDef<BatchNormAttrs> = {
     const xd = dense(x);
     const wd = a.affine ? dense(weight) : null;
     const bd = a.affine ? dense(bias) : null;
-    const { n, c, s, count, vec4, p, b, groups } = dims(x);
+    const { n, c, s, count, vec4, perChannel, p, b, groups } = dims(x);
     // coeff[c] = (scale, shift, mean, invstd): the apply pass's affine map and what backward needs.
     const coeff = allocate([4 * c]);
     const running = !!a.runningMean;
@@ -61,7 +66,7 @@ const BatchNorm: FunctionDef<BatchNormAttrs> = {
     const relu6 = a.relu6 ? 1 : 0;
     const unbias = count > 1 ? count / (count - 1) : 1;
     const update = a.updateRunning ? 1 : 0;
-    if (a.batchStats && count <= BN_CHANNEL_MAX) {
+    if (a.batchStats && perChannel) {
       // Few elements a channel: one invocation a channel does the stats, the finalize and the apply.
       bnChannelForward
         .get({ vec4, affine: a.affine, running })
@@ -93,7 +98,7 @@ const BatchNorm: FunctionDef<BatchNormAttrs> = {
   },
   backward(ctx, g, a) {
     const [x, coeff] = ctx.saved;
-    const { n, c, s, count, vec4, p, b, groups } = dims(x);
+    const { n, c, s, count, vec4, perChannel, p, b, groups } = dims(x);
     const gd = dense(g);
     const relu6 = a.relu6 ? 1 : 0;
     const [wantX, wantW, wantB] = ctx.needsInputGrad;
@@ -102,7 +107,7 @@ const BatchNorm: FunctionDef<BatchNormAttrs> = {
     const wgrads: Record<string, Storage> = dweight && dbias ? { dweight: dweight.storage, dbias: dbias.storage } : {};
     const use_batch = a.batchStats ? 1 : 0;
     let dx: Tensor | null = null;
-    if (wantX && count <= BN_CHANNEL_MAX) {
+    if (wantX && perChannel) {
       // Few elements a channel: one invocation a channel does the sums, dweight, dbias and dx.
       dx = allocate(x.shape);
       bnChannelBackward

@@ -2,7 +2,7 @@
 // backward (a row dot product, then the write). The axis stays where it is; the kernel strides over it.
 import { apply, type FunctionDef } from '../autograd.ts';
 import { shapeString, sizeOf } from '../host.ts';
-import { runtime } from '../runtime.ts';
+import { tuning } from '../tuning.ts';
 import { allocate, type Tensor } from '../tensor.ts';
 import { perRowVariant, rowGrid, softmaxKernels, type SoftmaxMode } from '../../kernels/softmax.ts';
 import { contiguous, normaliseAxis } from './movement.ts';
@@ -33,7 +33,7 @@ const Softmax: FunctionDef<SoftmaxAttrs> = {
     const xc = contiguous(x);
     const layout = rowLayout(x.shape, axis);
     const y = allocate(x.shape);
-    const perRow = perRowVariant(layout.rows, layout.len, runtime().ctx.isSoftware);
+    const perRow = perRowVariant(layout.rows, layout.len, tuning() === 'software');
     softmaxKernels.get({ mode, direction: 'forward', perRow }).run(
       { x: xc.storage, y: y.storage },
       { rows: layout.rows, len: layout.len, inner: Math.max(1, layout.inner), offset: xc.offset },
@@ -48,7 +48,7 @@ const Softmax: FunctionDef<SoftmaxAttrs> = {
     const gc = contiguous(g);
     const layout = rowLayout(y.shape, axis);
     const gx = allocate(y.shape);
-    const perRow = perRowVariant(layout.rows, layout.len, runtime().ctx.isSoftware);
+    const perRow = perRowVariant(layout.rows, layout.len, tuning() === 'software');
     softmaxKernels.get({ mode, direction: 'backward', perRow }).run(
       { y: y.storage, g: gc.storage, gx: gx.storage },
       { rows: layout.rows, len: layout.len, inner: Math.max(1, layout.inner), offset: y.offset, g_offset: gc.offset },
