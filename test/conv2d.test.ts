@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { conv2d, convTranspose2d, fromArray, memory, permute, tidy, zeros } from '../engine/index.ts';
 import { arb, gradcheck, ref, seededValues } from '../engine/testing/index.ts';
 import type { ConvConfig } from '../engine/testing/arbitraries.ts';
@@ -7,6 +7,8 @@ import { conv2dRef, convShapes, convTranspose2dRef } from '../engine/testing/ref
 import { checkConv, conv, convTransposeCase } from './helpers/conv-case.ts';
 import { checkOp } from '../engine/testing/index.ts';
 import { setTuning } from '../engine/tuning.ts';
+import { IM2COL_MAX_CHANNELS } from '../engine/ops/conv-im2col.ts';
+import { im2colKernels } from '../kernels/im2col.ts';
 
 // Each new kernel variant compiles once (lavapipe JIT, ~0.2 s, far more on a busy machine).
 const PROPERTY_TIMEOUT = 600_000;
@@ -87,6 +89,42 @@ describe('conv2d on the GPU', () => {
   ])('%s', async (_name, c) => {
     await checkConv(c, 3);
   });
+
+  it('takes the im2col path for strided convs with few input channels and 32+ output channels, and matches', async () => {
+    const get = vi.spyOn(im2colKernels, 'get');
+    const im2colCase = fc.record({
+      batch: fc.integer({ min: 1, max: 2 }),
+      inChannels: fc.integer({ min: 1, max: IM2COL_MAX_CHANNELS }),
+      outChannels: fc.constantFrom(32, 36, 64),
+      height: fc.integer({ min: 1, max: 13 }),
+      width: fc.integer({ min: 1, max: 13 }),
+      kernelH: fc.integer({ min: 1, max: 7 }),
+      kernelW: fc.integer({ min: 1, max: 7 }),
+      stride: fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 2, max: 3 })),
+      dilation: fc.tuple(fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 2 })),
+      padding: fc.tuple(fc.nat(3), fc.nat(3), fc.nat(3), fc.nat(3)),
+      bias: fc.boolean(),
+    }).filter((c) => convShapes({ ...c, groups: 1 }).out.every((d) => d > 0));
+    let taken = 0;
+    await fc.assert(
+      fc.asyncProperty(im2colCase, fc.nat(1000), async (p, seed) => {
+        get.mockClear();
+        const c = conv(p);
+        await checkConv(c, seed);
+        // One input channel is depthwise (groups == channels), which the depthwise kernels take.
+        expect(get.mock.calls.length > 0, `im2col on ${JSON.stringify(p)}`).toBe(c.inChannels > 1);
+        taken += c.inChannels > 1 ? 1 : 0;
+      }),
+      { numRuns: 25 },
+    );
+    expect(taken).toBeGreaterThan(10);
+    get.mockClear();
+    // MobileNetV2's stem (TF "same" padding, vec4 output rows) and ResNet's, scaled down.
+    await checkConv(conv({ batch: 2, inChannels: 3, outChannels: 32, height: 16, width: 16, stride: [2, 2], padding: [0, 1, 0, 1], bias: true }), 4);
+    await checkConv(conv({ batch: 1, inChannels: 3, outChannels: 64, height: 19, width: 18, kernelH: 7, kernelW: 7, stride: [2, 2], padding: [3, 3, 3, 3] }), 5);
+    expect(get.mock.calls.length).toBe(2);
+    get.mockRestore();
+  }, PROPERTY_TIMEOUT);
 
   it('convTranspose2d matches the reference: forward and gradients to input, weight and bias', async () => {
     await fc.assert(

@@ -13,9 +13,11 @@ import { depthwiseWeightGradKernels } from '../../kernels/depthwise-wgrad.ts';
 import { channelBlock, denseLayout, finishSlices, forEachPhase, isDepthwise, isPointwise, type ConvGeometry, type SourcePass } from './conv-common.ts';
 import { depthwiseWeightGradRows, runDepthwise, type DepthwisePass } from './conv-depthwise.ts';
 import { pointwiseWeightGrad, runPointwise } from './conv-pointwise.ts';
+import { im2colForward, usesIm2col } from './conv-im2col.ts';
 
 export type { ConvGeometry } from './conv-common.ts';
 export { setDepthwiseKernel, type DepthwiseKernelChoice } from './conv-depthwise.ts';
+export { setIm2colConv } from './conv-im2col.ts';
 
 /** Weight-gradient passes aim for at least this many invocations, splitting the reduction to get there. */
 const WGRAD_TARGET_INVOCATIONS = 4096;
@@ -86,6 +88,8 @@ export function convForward(g: ConvGeometry, x: Tensor, w: Tensor, bias: Tensor 
       wIndex: [0, kk, 0, g.kw, 1],
     };
     runDepthwise(g, pass, w, bias, out);
+  } else if (usesIm2col(g)) {
+    im2colForward(g, x, w, bias, out);
   } else {
     const cg = g.c / g.groups;
     const og = g.o / g.groups;
