@@ -85,6 +85,9 @@ describe('conv2d on the GPU', () => {
     ['pointwise 8->16 at 7x7, scalar pixel rows in 8-channel blocks', conv({ batch: 2, inChannels: 8, outChannels: 16, height: 7, width: 7, kernelH: 1, kernelW: 1 })],
     ['pointwise 64->80 at 4x5 (16- and 8-channel blocks, vec4 pixel rows)', conv({ batch: 2, inChannels: 64, outChannels: 80, height: 4, width: 5, kernelH: 1, kernelW: 1, bias: true })],
     ['pointwise 96->64 at 3x3 (16-channel blocks both ways, scalar pixel rows)', conv({ batch: 1, inChannels: 96, outChannels: 64, height: 3, width: 3, kernelH: 1, kernelW: 1 })],
+    ['3->20 3x3 (weight gradient in blocks of 16 output channels, the second one partial)', conv({ batch: 2, inChannels: 3, outChannels: 20, height: 9, width: 10, padding: [1, 1, 1, 1], bias: true })],
+    ['3->36 3x3 stride 2 (im2col forward, 16-channel weight-gradient blocks)', conv({ batch: 1, inChannels: 3, outChannels: 36, height: 11, width: 12, stride: [2, 2], padding: [0, 1, 0, 1] })],
+    ['groups 2 of 3->17 channels, 3x3', conv({ batch: 2, inChannels: 6, outChannels: 34, groups: 2, height: 7, width: 6, padding: [1, 0, 1, 0] })],
     ['wide reduction: batch 4 at 24x24 (sliced weight gradient)', conv({ batch: 4, inChannels: 4, outChannels: 4, height: 24, width: 24, padding: [1, 1, 1, 1] })],
   ])('%s', async (_name, c) => {
     await checkConv(c, 3);
