@@ -8,7 +8,7 @@ import { checkConv, conv, convTransposeCase } from './helpers/conv-case.ts';
 import { checkOp } from '../engine/testing/index.ts';
 import { setTuning } from '../engine/tuning.ts';
 import { IM2COL_MAX_CHANNELS } from '../engine/ops/conv-im2col.ts';
-import { im2colKernels } from '../kernels/im2col.ts';
+import { col2imKernels, im2colKernels } from '../kernels/im2col.ts';
 
 // Each new kernel variant compiles once (lavapipe JIT, ~0.2 s, far more on a busy machine).
 const PROPERTY_TIMEOUT = 600_000;
@@ -93,8 +93,9 @@ describe('conv2d on the GPU', () => {
     await checkConv(c, 3);
   });
 
-  it('takes the im2col path for strided convs with few input channels and 32+ output channels, and matches', async () => {
+  it('takes the im2col / col2im path for strided convs with few input channels and 32+ output channels, and matches', async () => {
     const get = vi.spyOn(im2colKernels, 'get');
+    const getAdjoint = vi.spyOn(col2imKernels, 'get');
     const im2colCase = fc.record({
       batch: fc.integer({ min: 1, max: 2 }),
       inChannels: fc.integer({ min: 1, max: IM2COL_MAX_CHANNELS }),
@@ -112,10 +113,13 @@ describe('conv2d on the GPU', () => {
     await fc.assert(
       fc.asyncProperty(im2colCase, fc.nat(1000), async (p, seed) => {
         get.mockClear();
+        getAdjoint.mockClear();
         const c = conv(p);
         await checkConv(c, seed);
-        // One input channel is depthwise (groups == channels), which the depthwise kernels take.
+        // One input channel is depthwise (groups == channels), which the depthwise kernels take; the
+        // gradient to x takes col2im without a bias only (convTranspose2d's forward passes one).
         expect(get.mock.calls.length > 0, `im2col on ${JSON.stringify(p)}`).toBe(c.inChannels > 1);
+        expect(getAdjoint.mock.calls.length > 0, `col2im on ${JSON.stringify(p)}`).toBe(c.inChannels > 1);
         taken += c.inChannels > 1 ? 1 : 0;
       }),
       { numRuns: 25 },
@@ -127,6 +131,7 @@ describe('conv2d on the GPU', () => {
     await checkConv(conv({ batch: 1, inChannels: 3, outChannels: 64, height: 19, width: 18, kernelH: 7, kernelW: 7, stride: [2, 2], padding: [3, 3, 3, 3] }), 5);
     expect(get.mock.calls.length).toBe(2);
     get.mockRestore();
+    getAdjoint.mockRestore();
   }, PROPERTY_TIMEOUT);
 
   it('convTranspose2d matches the reference: forward and gradients to input, weight and bias', async () => {

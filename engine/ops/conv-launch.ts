@@ -13,7 +13,7 @@ import { depthwiseWeightGradKernels } from '../../kernels/depthwise-wgrad.ts';
 import { channelBlock, denseLayout, finishSlices, forEachPhase, isDepthwise, isPointwise, type ConvGeometry, type SourcePass } from './conv-common.ts';
 import { depthwiseWeightGradRows, runDepthwise, type DepthwisePass } from './conv-depthwise.ts';
 import { pointwiseWeightGrad, runPointwise } from './conv-pointwise.ts';
-import { im2colForward, usesIm2col } from './conv-im2col.ts';
+import { im2colForward, im2colInputGrad, usesIm2col } from './conv-im2col.ts';
 
 export type { ConvGeometry } from './conv-common.ts';
 export { setDepthwiseKernel, type DepthwiseKernelChoice } from './conv-depthwise.ts';
@@ -118,6 +118,10 @@ export function convInputGrad(g: ConvGeometry, gy: Tensor, w: Tensor, bias: Tens
     const shaped = d.view([g.n, g.c, 1, 1], [g.c, 1, 1, 1], 0);
     d.dispose();
     return shaped;
+  }
+  if (!bias && usesIm2col(g)) {
+    im2colInputGrad(g, gy, w, dx);
+    return dx;
   }
   if (isPointwise(g) && g.c % 4 === 0) {
     // dx [N, C, P] = wᵀ · dy: w [O, C] is the [red, out] layout the kernel reads directly.
