@@ -134,6 +134,11 @@ describe('conv2d on the GPU', () => {
     getAdjoint.mockRestore();
   }, PROPERTY_TIMEOUT);
 
+  it('im2col / col2im split batches whose grid would pass 65535 workgroups in z', async () => {
+    // im2col's z is N·R = 16400·36 (10 dispatches), col2im's N·C = 65600 (2 dispatches).
+    await checkConv(conv({ batch: 16400, inChannels: 4, outChannels: 32, height: 4, width: 4, stride: [2, 2], padding: [1, 1, 1, 1] }), 6);
+  }, PROPERTY_TIMEOUT);
+
   it('convTranspose2d matches the reference: forward and gradients to input, weight and bias', async () => {
     await fc.assert(
       fc.asyncProperty(arb.convConfig({ maxSpatial: 9 }), fc.nat(1000), (c, seed) => checkOp(convTransposeCase(c, seed))),

@@ -7,10 +7,9 @@
 //   1.1-1.3x faster than the direct kernel's phases at the same shapes (col2im is a third of it).
 // The weight gradient stays on the direct kernel: as the pointwise weight gradient over cols (R padded to
 // 28 for vec4 lanes) it measured the same.
-import { grid1d } from '../kernel.ts';
 import { allocate, type Tensor } from '../tensor.ts';
 import { contiguous, reshape, transpose } from './movement.ts';
-import { col2imKernels, IM2COL_WG, im2colKernels } from '../../kernels/im2col.ts';
+import { col2imKernels, IM2COL_MAX_Z, IM2COL_WG, im2colKernels } from '../../kernels/im2col.ts';
 import { pad } from './indexing.ts';
 import { isDepthwise, isPointwise, type ConvGeometry } from './conv-common.ts';
 import { runPointwise } from './conv-pointwise.ts';
@@ -41,20 +40,28 @@ export function usesIm2col(g: ConvGeometry): boolean {
   );
 }
 
+/** Dispatches over images n_first.. in runs whose grid z (images · perImage) stays within the limit. */
+function overImages(n: number, perImage: number, run: (nFirst: number, images: number) => void): void {
+  const step = Math.max(1, Math.floor(IM2COL_MAX_Z / perImage));
+  for (let first = 0; first < n; first += step) run(first, Math.min(step, n - first));
+}
+
 /** cols [N, R, P]: x unfolded. */
 function im2col(g: ConvGeometry, x: Tensor): Tensor {
   const red = g.c * g.kh * g.kw;
   const cols = allocate([g.n, red, g.oh * g.ow]);
-  const vec4 = g.ow % 4 === 0;
   const colBlocks = Math.ceil(g.ow / 4);
-  const total = g.n * red * g.oh * colBlocks;
-  im2colKernels.get({ vec4 }).run(
-    { x: x.storage, cols: cols.storage },
-    {
-      total, red, kh: g.kh, kw: g.kw, in_c: g.c, in_h: g.h, in_w: g.w, out_h: g.oh, out_w: g.ow, col_blocks: colBlocks,
-      stride: g.stride, dilation: g.dilation, pad: [g.padding[0], g.padding[2]],
-    },
-    grid1d(total, IM2COL_WG),
+  const kernel = im2colKernels.get({ vec4: g.ow % 4 === 0, kh: g.kh, kw: g.kw });
+  const [wx, wy] = IM2COL_WG;
+  overImages(g.n, red, (nFirst, images) =>
+    kernel.run(
+      { x: x.storage, cols: cols.storage },
+      {
+        red, n_first: nFirst, in_c: g.c, in_h: g.h, in_w: g.w, out_h: g.oh, out_w: g.ow, col_blocks: colBlocks,
+        stride: g.stride, dilation: g.dilation, pad: [g.padding[0], g.padding[2]],
+      },
+      [Math.ceil(colBlocks / wx), Math.ceil(g.oh / wy), images * red],
+    ),
   );
   return cols;
 }
@@ -88,16 +95,18 @@ export function im2colInputGrad(g: ConvGeometry, gy: Tensor, w: Tensor, dx: Tens
   const wPadded = redPad > red ? pad(w2, [[0, 0], [0, redPad - red]]) : w2;
   const dcols = allocate([g.n, redPad, pix]);
   runPointwise(gy, wPadded, null, dcols, g.n, g.o, redPad, pix, true);
-  const vec4 = g.w % 4 === 0;
   const colBlocks = Math.ceil(g.w / 4);
-  const total = g.n * g.c * g.h * colBlocks;
-  col2imKernels.get({ vec4, sh: g.stride[0], sw: g.stride[1] }).run(
-    { cols: dcols.storage, dx: dx.storage },
-    {
-      total, red_pad: redPad, kh: g.kh, kw: g.kw, in_c: g.c, in_h: g.h, in_w: g.w, out_h: g.oh, out_w: g.ow, col_blocks: colBlocks,
-      dilation: g.dilation, pad: [g.padding[0], g.padding[2]],
-    },
-    grid1d(total, IM2COL_WG),
+  const kernel = col2imKernels.get({ vec4: g.w % 4 === 0, kh: g.kh, kw: g.kw, sh: g.stride[0], sw: g.stride[1] });
+  const [wx, wy] = IM2COL_WG;
+  overImages(g.n, g.c, (nFirst, images) =>
+    kernel.run(
+      { cols: dcols.storage, dx: dx.storage },
+      {
+        red_pad: redPad, n_first: nFirst, in_c: g.c, in_h: g.h, in_w: g.w, out_h: g.oh, out_w: g.ow, col_blocks: colBlocks,
+        dilation: g.dilation, pad: [g.padding[0], g.padding[2]],
+      },
+      [Math.ceil(colBlocks / wx), Math.ceil(g.h / wy), images * g.c],
+    ),
   );
   for (const t of new Set([w2, wPadded, dcols])) t.dispose();
 }
