@@ -5,15 +5,13 @@
 //           ox·SW - padL + kx·DW].
 //   col2im  dcols [N, R_PAD, P] -> dx [N, C, H, W], the sum over the taps that land on each x position
 //           (rows of dcols past R are padding and never read).
-// Both are memory passes with little arithmetic, so index math decides their speed on lavapipe, which
-// runs an integer division of per-invocation values lane by lane. The grid is 3-D and only workgroup-
-// uniform values are divided: x runs over blocks of 4 columns, y over rows, z over (n, r) for im2col and
-// (n, c) for col2im (n from `n_first` on: the op splits batches whose z would pass 65535). KH, KW and the
-// strides are constants of the variant, so the tap and phase arithmetic is multiplies and shifts. A flat
-// grid dividing the invocation index ran im2col at 0.5 GB/s.
-// vec4: the output rows (OW for im2col, W for col2im) are a multiple of 4, so 4 columns are one aligned
-// vec4; otherwise 4 scalar stores, masked at the row's end. Index math is u32 except source coordinates,
-// which are negative in the padding.
+// Both are memory passes with little arithmetic. The grid is 3-D and only workgroup-uniform values are
+// divided (lavapipe runs a division of per-invocation values lane by lane; a flat grid dividing the
+// invocation index ran im2col 2x slower): x runs over blocks of 4 columns, y over rows, z over (n, r) for
+// im2col and (n, c, phase) for col2im, n from `n_first` on (the op splits batches whose z would pass
+// 65535). KH, KW and col2im's strides are constants of the variant.
+// im2col vec4: OW % 4 == 0, so a block's 4 columns are one aligned vec4 of cols; otherwise 4 scalar
+// stores, masked at the row's end. Index math is u32 except source coordinates, negative in the padding.
 import { KernelFamily } from '../engine/kernel.ts';
 
 /** Workgroup shape: column blocks (x) by rows (y). */
@@ -27,7 +25,9 @@ export interface Im2colVariant {
   kw: number;
 }
 
-export interface Col2imVariant extends Im2colVariant {
+export interface Col2imVariant {
+  kh: number;
+  kw: number;
   sh: number;
   sw: number;
 }
@@ -78,53 +78,65 @@ ${HEAD}
 }`;
 }
 
+// col2im's invocations each own 4 columns of one phase (x ≡ px mod SW, rows y ≡ py mod SH): z carries
+// (n, c, py, px), so which taps land on the invocation's positions is workgroup-uniform, and its 4
+// columns read 4 consecutive dcols columns per tap. (With 4 neighbouring columns instead, every tap was
+// a per-lane masked load: 36 loads for the ~9 that land, at 4x a copy's time.)
 function col2imSource(v: Col2imVariant): string {
-  // Column j of the block takes tap kx when x0 + j + padL - kx·DW is a non-negative multiple of SW.
-  const accumulate = COLS.map(
-    (j) => `{
-        let tx = i32(x0 + ${j}u) + p.pad.y - ${`i32(kx) * p.dilation.y`};
-        if (tx >= 0 && x0 + ${j}u < p.in_w) {
-          let ux = u32(tx);
-          if (ux % ${v.sw}u == 0u && ux / ${v.sw}u < p.out_w) { acc[${j}] += cols[tap_row + ux / ${v.sw}u]; }
+  const taps = (axis: 'y' | 'x', k: number) => [...Array(k).keys()];
+  const rows = taps('y', v.kh)
+    .map(
+      (ky) => `{
+    let t0 = i32(py) + p.pad.x - ${ky} * p.dilation.x;
+    let oy = t0 / ${v.sh} + i32(yb);
+    if (((t0 % ${v.sh}) + ${v.sh}) % ${v.sh} == 0 && oy >= 0 && oy < i32(p.out_h)) {
+      let tap_row = (n * p.red_pad + ${ky * v.kw}u + c * ${v.kh * v.kw}u) * plane + u32(oy) * p.out_w;
+      ${taps('x', v.kw)
+        .map(
+          (kx) => `{
+        let u0 = i32(px) + p.pad.y - ${kx} * p.dilation.y;
+        if (((u0 % ${v.sw}) + ${v.sw}) % ${v.sw} == 0) {
+          let ox0 = u0 / ${v.sw} + i32(j0);
+          let at = tap_row + ${kx}u * plane;
+          ${COLS.map((j) => `acc[${j}] += select(0.0, cols[at + u32(clamp(ox0 + ${j}, 0, last_ox))], ox0 + ${j} >= 0 && ox0 + ${j} <= last_ox);`).join('\n          ')}
         }
       }`,
-  ).join('\n      ');
-  const store = v.vec4
-    ? 'dx[(row + x0) >> 2u] = acc;'
-    : COLS.map((j) => `if (x0 + ${j}u < p.in_w) { dx[row + x0 + ${j}u] = acc[${j}]; }`).join('\n  ');
+        )
+        .join('\n      ')}
+    }
+  }`,
+    )
+    .join('\n  ');
   return /* wgsl */ `
 struct Params {
   red_pad: u32, n_first: u32, in_c: u32, in_h: u32, in_w: u32, out_h: u32, out_w: u32, col_blocks: u32,
   dilation: vec2<i32>, pad: vec2<i32>,
 }
 @group(0) @binding(0) var<storage, read> cols: array<f32>;
-@group(0) @binding(1) var<storage, read_write> dx: array<${v.vec4 ? 'vec4<f32>' : 'f32'}>;
+@group(0) @binding(1) var<storage, read_write> dx: array<f32>;
 @group(0) @binding(2) var<uniform> p: Params;
 ${HEAD}
-  let c = wid.z % p.in_c;
-  let n = p.n_first + wid.z / p.in_c;
-  if (cb >= p.col_blocks || row_y >= p.in_h) { return; }
-  let y = row_y;
-  let x0 = cb * 4u;
+  // Workgroup-uniform: phase (py, px), channel and image.
+  let px = wid.z % ${v.sw}u;
+  let py = (wid.z / ${v.sw}u) % ${v.sh}u;
+  let nc = wid.z / ${v.sw * v.sh}u;
+  let c = nc % p.in_c;
+  let n = p.n_first + nc / p.in_c;
+  let yb = row_y;
+  let j0 = cb * 4u;
+  let rows_in_phase = (p.in_h + ${v.sh - 1}u - py) / ${v.sh}u;
+  let cols_in_phase = (p.in_w + ${v.sw - 1}u - px) / ${v.sw}u;
+  if (yb >= rows_in_phase || j0 >= cols_in_phase) { return; }
   let plane = p.out_h * p.out_w;
+  let last_ox = i32(p.out_w) - 1;
   var acc = vec4<f32>(0.0);
-  for (var ky = 0u; ky < ${v.kh}u; ky++) {
-    let ty = i32(y) + p.pad.x - i32(ky) * p.dilation.x;
-    if (ty < 0) { continue; }
-    let uy = u32(ty);
-    if (uy % ${v.sh}u != 0u || uy / ${v.sh}u >= p.out_h) { continue; }
-    let first_tap = (n * p.red_pad + (c * ${v.kh}u + ky) * ${v.kw}u) * plane + (uy / ${v.sh}u) * p.out_w;
-    for (var kx = 0u; kx < ${v.kw}u; kx++) {
-      let tap_row = first_tap + kx * plane;
-      ${accumulate}
-    }
-  }
-  let row = ((n * p.in_c + c) * p.in_h + y) * p.in_w;
-  ${store}
+  ${rows}
+  let row = ((n * p.in_c + c) * p.in_h + py + ${v.sh}u * yb) * p.in_w + px;
+  ${COLS.map((j) => `if (j0 + ${j}u < cols_in_phase) { dx[row + ${v.sw}u * (j0 + ${j}u)] = acc[${j}]; }`).join('\n  ')}
 }`;
 }
 
 const im2colKey = (v: Im2colVariant) => `${v.vec4 ? 'vec4' : 'f32'},k${v.kh}x${v.kw}`;
 
 export const im2colKernels = new KernelFamily<Im2colVariant>('im2col', im2colSource, im2colKey);
-export const col2imKernels = new KernelFamily<Col2imVariant>('col2im', col2imSource, (v) => `${im2colKey(v)},s${v.sh}x${v.sw}`);
+export const col2imKernels = new KernelFamily<Col2imVariant>('col2im', col2imSource, (v) => `k${v.kh}x${v.kw},s${v.sh}x${v.sw}`);

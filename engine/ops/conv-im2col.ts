@@ -95,17 +95,19 @@ export function im2colInputGrad(g: ConvGeometry, gy: Tensor, w: Tensor, dx: Tens
   const wPadded = redPad > red ? pad(w2, [[0, 0], [0, redPad - red]]) : w2;
   const dcols = allocate([g.n, redPad, pix]);
   runPointwise(gy, wPadded, null, dcols, g.n, g.o, redPad, pix, true);
-  const colBlocks = Math.ceil(g.w / 4);
-  const kernel = col2imKernels.get({ vec4: g.w % 4 === 0, kh: g.kh, kw: g.kw, sh: g.stride[0], sw: g.stride[1] });
+  // One phase's columns in blocks of 4, rows one an invocation; z runs over (image, channel, phase).
+  const [sh, sw] = g.stride;
+  const colBlocks = Math.ceil(Math.ceil(g.w / sw) / 4);
+  const kernel = col2imKernels.get({ kh: g.kh, kw: g.kw, sh, sw });
   const [wx, wy] = IM2COL_WG;
-  overImages(g.n, g.c, (nFirst, images) =>
+  overImages(g.n, g.c * sh * sw, (nFirst, images) =>
     kernel.run(
       { cols: dcols.storage, dx: dx.storage },
       {
         red_pad: redPad, n_first: nFirst, in_c: g.c, in_h: g.h, in_w: g.w, out_h: g.oh, out_w: g.ow, col_blocks: colBlocks,
         dilation: g.dilation, pad: [g.padding[0], g.padding[2]],
       },
-      [Math.ceil(colBlocks / wx), Math.ceil(g.h / wy), images * g.c],
+      [Math.ceil(colBlocks / wx), Math.ceil(Math.ceil(g.h / sh) / wy), images * g.c * sh * sw],
     ),
   );
   for (const t of new Set([w2, wPadded, dcols])) t.dispose();
