@@ -6,10 +6,10 @@
 //   col2im  dcols [N, R_PAD, P] -> dx [N, C, H, W], the sum over the taps that land on each x position
 //           (rows of dcols past R are padding and never read).
 // Both are memory passes with little arithmetic. The grid is 3-D and only workgroup-uniform values are
-// divided (lavapipe runs a division of per-invocation values lane by lane; a flat grid dividing the
-// invocation index ran im2col 2x slower): x runs over blocks of 4 columns, y over rows, z over (n, r) for
-// im2col and (n, c, phase) for col2im, n from `n_first` on (the op splits batches whose z would pass
-// 65535). KH, KW and col2im's strides are constants of the variant.
+// divided (a flat grid, its index divided per invocation, ran the stem's unfold about 1.6x slower on
+// lavapipe): x runs over blocks of 4 columns, y over rows, z over (n, r) for im2col and (n, c, phase) for
+// col2im, n from `n_first` on (the op splits batches whose z would pass 65535). KH, KW and col2im's
+// strides are constants of the variant.
 // im2col vec4: OW % 4 == 0, so a block's 4 columns are one aligned vec4 of cols; otherwise 4 scalar
 // stores, masked at the row's end. Index math is u32 except source coordinates, negative in the padding.
 import { KernelFamily } from '../engine/kernel.ts';
