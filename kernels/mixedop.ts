@@ -33,7 +33,8 @@ import { Kernel, KernelFamily } from '../engine/kernel.ts';
 
 const range = (k: number) => [...Array(k).keys()];
 
-export const MIXED_WG = 64;
+/** Workgroup sizes of the element-wise kernels: one 8-lane SIMD group on a software adapter, 64 on a GPU. */
+export const MIXED_WG = { software: 8, gpu: 64 } as const;
 export const MIXED_MAX_SUBSET = 32;
 /** Candidate slots of mixed_grad and mixed_dots (g, probs or partials, and 6 slots: 8 storage bindings). */
 export const MIXED_CHUNK = 6;
@@ -41,15 +42,15 @@ export const MIXED_CHUNK = 6;
 export const MIXED_SUM_CHUNK = 7;
 /** Floats past the output items in mixed_sum's `out` storage, holding p (a whole number of vec4s). */
 export const MIXED_PROBS_TAIL = MIXED_MAX_SUBSET;
-/** Upper bound on the invocations (and so on the dots' partials per candidate) of the element-wise kernels. */
+/** Most invocations (so most dots' partials per candidate) of the element-wise kernels under software tuning. */
 export const MIXED_MAX_THREADS = 1024;
-/** Items (vec4s on the vec4 path) per invocation the element-wise grids aim for. */
+/** Least items (vec4s on the vec4 path) per invocation of the element-wise kernels under software tuning. */
 export const MIXED_PER_THREAD = 64;
 
 const PARAMS = /* wgsl */ `
 struct Params {
   n: u32, alpha_offset: u32, subset_size: u32, k_total: u32, inv_temp: f32, threads: u32,
-  count: u32, accumulate: u32,
+  count: u32, accumulate: u32, per: u32,
   subset: array<vec4<u32>, ${MIXED_MAX_SUBSET / 4}>,
   slots: array<vec4<u32>, 2>,
   costs: array<vec4<f32>, ${MIXED_MAX_SUBSET / 4}>,
@@ -76,13 +77,22 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 export interface MixedChunkVariant {
   /** Bind the tensors as array<vec4<f32>> (when the element count is a multiple of 4); n then counts vec4s. */
   vec4: boolean;
+  /** Workgroup size (MIXED_WG of the tuning). */
+  wg: number;
 }
 
-const key = (v: MixedChunkVariant) => (v.vec4 ? 'vec4' : 'f32');
+const key = (v: MixedChunkVariant) => `${v.vec4 ? 'vec4' : 'f32'},wg${v.wg}`;
 const elem = (v: MixedChunkVariant) => (v.vec4 ? 'vec4<f32>' : 'f32');
-/** Invocation t visits items t, t + T, ... (T = params.threads, the whole 1-D grid). */
-const STRIDED_LOOP = (body: string) => /* wgsl */ `
-  for (var i = wid.x * ${MIXED_WG}u + lidx; i < params.n; i += params.threads) {
+/**
+ * Workgroup w owns the block of WG·per items from w·WG·per on; invocation t of it visits every WG-th item
+ * of the block (neighbouring lanes read neighbouring addresses). On lavapipe this ran a 7-candidate sum at
+ * copy speed with 8-lane workgroups, where a grid-strided loop (item t, t + T, ...) reached 60-80%.
+ */
+const BLOCK_LOOP = (wg: number, body: string) => /* wgsl */ `
+  let first = wid.x * ${wg}u * params.per + lidx;
+  for (var j = 0u; j < params.per; j++) {
+    let i = first + j * ${wg}u;
+    if (i >= params.n) { break; }
     ${body}
   }`;
 /** Per-slot statements for the `count` slots in use (slot 0 is always used; the branches are uniform). */
@@ -126,9 +136,9 @@ ${SUM_SLOTS.map((k) => `@group(0) @binding(${k}) var<storage, read> c${k}: array
 @group(0) @binding(${MIXED_SUM_CHUNK}) var<storage, read_write> out: array<${elem(v)}>;
 @group(0) @binding(${MIXED_SUM_CHUNK + 1}) var<uniform> params: Params;
 ${SLOT}
-${ENTRY(MIXED_WG)}
+${ENTRY(v.wg)}
   ${sumProbs(v)}
-  ${STRIDED_LOOP(`var v = ${elem(v)}(0.0);
+  ${BLOCK_LOOP(v.wg, `var v = ${elem(v)}(0.0);
     if (params.accumulate != 0u) { v = out[i]; }
     ${perSlot((k) => `v += p${k} * c${k}[i];`, '\n    ', MIXED_SUM_CHUNK)}
     out[i] = v;`)}
@@ -144,9 +154,9 @@ export const mixedGrad = new KernelFamily<MixedChunkVariant>(
 ${SLOTS.map((k) => `@group(0) @binding(${k + 2}) var<storage, read_write> d${k}: array<${elem(v)}>;`).join('\n')}
 @group(0) @binding(${MIXED_CHUNK + 2}) var<uniform> params: Params;
 ${SLOT}
-${ENTRY(MIXED_WG)}
+${ENTRY(v.wg)}
   ${probsOfSlots}
-  ${STRIDED_LOOP(`let gi = g[i];
+  ${BLOCK_LOOP(v.wg, `let gi = g[i];
     ${perSlot((k) => `d${k}[i] = p${k} * gi;`)}`)}
 }`,
   key,
@@ -160,10 +170,10 @@ ${SLOTS.map((k) => `@group(0) @binding(${k + 1}) var<storage, read> c${k}: array
 @group(0) @binding(${MIXED_CHUNK + 1}) var<storage, read_write> partials: array<f32>;
 @group(0) @binding(${MIXED_CHUNK + 2}) var<uniform> params: Params;
 ${SLOT}
-${ENTRY(MIXED_WG)}
-  let t = wid.x * ${MIXED_WG}u + lidx;
+${ENTRY(v.wg)}
+  let t = wid.x * ${v.wg}u + lidx;
   ${SLOTS.map((k) => `var acc${k} = ${elem(v)}(0.0);`).join('\n  ')}
-  ${STRIDED_LOOP(`let gi = g[i];
+  ${BLOCK_LOOP(v.wg, `let gi = g[i];
     ${perSlot((k) => `acc${k} += gi * c${k}[i];`)}`)}
   ${perSlot((k) => `partials[slot(${k}u) * params.threads + t] = ${v.vec4 ? `dot(acc${k}, vec4<f32>(1.0))` : `acc${k}`};`, '\n  ')}
 }`,

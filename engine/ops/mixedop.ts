@@ -57,12 +57,14 @@ interface Launch {
   alphaOffset?: number;
   /** Subset positions of the candidates a chunk binds. */
   slots?: number[];
-  /** Invocations of the element-wise kernels (the stride, and the dots' partials per candidate). */
+  /** Invocations of the element-wise kernels (the dots' partials per candidate). */
   threads?: number;
+  /** Items per invocation of the element-wise kernels. */
+  per?: number;
   accumulate?: boolean;
 }
 
-function uniforms(a: MixedAttrs, { n = 0, alphaOffset = 0, slots = [], threads = 0, accumulate = false }: Launch): UniformValues {
+function uniforms(a: MixedAttrs, { n = 0, alphaOffset = 0, slots = [], threads = 0, per = 0, accumulate = false }: Launch): UniformValues {
   return {
     n,
     count: slots.length,
@@ -72,6 +74,7 @@ function uniforms(a: MixedAttrs, { n = 0, alphaOffset = 0, slots = [], threads =
     k_total: a.kTotal,
     inv_temp: a.invTemp,
     threads,
+    per,
     subset: a.subset,
     slots,
     costs: a.subset.map((k) => a.costs[k] ?? 0),
@@ -79,18 +82,22 @@ function uniforms(a: MixedAttrs, { n = 0, alphaOffset = 0, slots = [], threads =
 }
 
 /**
- * Work split for n elements: vec4 access when n allows it, and `threads` invocations (groups · MIXED_WG)
- * that each visit about MIXED_PER_THREAD items (software tuning: at most MIXED_MAX_THREADS, more items
- * once the cap is reached) or MIXED_PER_GPU_THREAD (gpu tuning, up to the 1-D grid's limit).
+ * Work split for n elements: vec4 access when n allows it, `groups` workgroups of `wg` invocations that
+ * each visit `per` items (see BLOCK_LOOP in kernels/mixedop.ts), `threads` = groups · wg in all. Software
+ * tuning: at least MIXED_PER_THREAD items an invocation and at most MIXED_MAX_THREADS invocations (lavapipe
+ * pays per invocation; 4 items an invocation ran the op 1.4-2x slower). GPU tuning: MIXED_PER_GPU_THREAD.
  */
-function layout(n: number): { vec4: boolean; items: number; groups: number; threads: number } {
+function layout(n: number): { vec4: boolean; items: number; groups: number; threads: number; per: number; wg: number } {
   const vec4 = n > 0 && n % 4 === 0;
   const items = vec4 ? n / 4 : n;
-  const gpu = tuning() === 'gpu';
-  const perThread = gpu ? MIXED_PER_GPU_THREAD : MIXED_PER_THREAD;
-  const maxGroups = gpu ? MAX_WORKGROUPS_PER_DIM : MIXED_MAX_THREADS / MIXED_WG;
-  const groups = Math.max(1, Math.min(maxGroups, Math.ceil(items / (MIXED_WG * perThread))));
-  return { vec4, items, groups, threads: groups * MIXED_WG };
+  const t = tuning();
+  const wg = MIXED_WG[t];
+  const per =
+    t === 'gpu'
+      ? Math.max(MIXED_PER_GPU_THREAD, Math.ceil(items / (wg * MAX_WORKGROUPS_PER_DIM)))
+      : Math.max(MIXED_PER_THREAD, Math.ceil(items / MIXED_MAX_THREADS));
+  const groups = Math.max(1, Math.ceil(items / (wg * per)));
+  return { vec4, items, groups, threads: groups * wg, per, wg };
 }
 
 /** Items per invocation of the element-wise kernels under gpu tuning (see engine/tuning.ts). */
@@ -132,12 +139,12 @@ const MixedSum: FunctionDef<MixedAttrs> = {
     // p is computed once here and saved: backward uses the forward's probabilities and needs no alpha.
     const probs = allocate([a.subset.length]);
     mixedProbs.run({ alpha: alpha.storage, probs: probs.storage, out: out.storage }, uniforms(a, { n, alphaOffset: alpha.offset }), [1, 1, 1]);
-    const { vec4, items, groups, threads } = layout(n);
+    const { vec4, items, groups, threads, per, wg } = layout(n);
     inChunks(
       range(cands.length),
       (chunk, first) => {
         const { named } = slotBindings('c', chunk.map((j) => cands[j]), false, MIXED_SUM_CHUNK);
-        mixedSum.get({ vec4 }).run({ ...named, out: out.storage }, uniforms(a, { n: items, slots: chunk, threads, accumulate: !first }), [groups, 1, 1]);
+        mixedSum.get({ vec4, wg }).run({ ...named, out: out.storage }, uniforms(a, { n: items, slots: chunk, threads, per, accumulate: !first }), [groups, 1, 1]);
       },
       MIXED_SUM_CHUNK,
     );
@@ -150,7 +157,7 @@ const MixedSum: FunctionDef<MixedAttrs> = {
     const [probs, ...cands] = ctx.saved;
     const s = a.subset.length;
     const gd = dense(g);
-    const { vec4, items, groups, threads } = layout(gd.size);
+    const { vec4, items, groups, threads, per, wg } = layout(gd.size);
     const grads: (Tensor | null)[] = new Array(s + 1).fill(null);
     const wanted = range(s).filter((j) => ctx.needsInputGrad[j]);
     if (s === 1) {
@@ -159,7 +166,7 @@ const MixedSum: FunctionDef<MixedAttrs> = {
     } else {
       inChunks(wanted, (chunk) => {
         const { named, done } = slotBindings('d', chunk.map((j) => (grads[j] = allocate(g.shape))), true);
-        mixedGrad.get({ vec4 }).run({ ...named, g: gd.storage, probs: probs.storage }, uniforms(a, { n: items, slots: chunk, threads }), [groups, 1, 1]);
+        mixedGrad.get({ vec4, wg }).run({ ...named, g: gd.storage, probs: probs.storage }, uniforms(a, { n: items, slots: chunk, threads, per }), [groups, 1, 1]);
         done();
       });
     }
@@ -169,11 +176,11 @@ const MixedSum: FunctionDef<MixedAttrs> = {
 };
 
 function alphaGrad(g: Tensor, probs: Tensor, cands: Tensor[], a: MixedAttrs): Tensor {
-  const { vec4, items, groups, threads } = layout(g.size);
+  const { vec4, items, groups, threads, per, wg } = layout(g.size);
   const partials = allocate([cands.length * threads]);
   inChunks(range(cands.length), (chunk) => {
     const { named } = slotBindings('c', chunk.map((j) => cands[j]), false);
-    mixedDots.get({ vec4 }).run({ ...named, g: g.storage, partials: partials.storage }, uniforms(a, { n: items, slots: chunk, threads }), [groups, 1, 1]);
+    mixedDots.get({ vec4, wg }).run({ ...named, g: g.storage, partials: partials.storage }, uniforms(a, { n: items, slots: chunk, threads, per }), [groups, 1, 1]);
   });
   const grad = allocate([a.kTotal]);
   if (threads <= MIXED_MAX_THREADS) {
