@@ -17,6 +17,11 @@ export interface WeightGradVariant {
   jm: number;
   ob: number;
   cb: number;
+  /**
+   * dy read as vec4s: the 4 output columns of a step are consecutive and aligned (dilation 1, so col_step
+   * 1, and OW % 4 == 0), one load per output channel instead of 4.
+   */
+  vecDy: boolean;
 }
 
 const range = (n: number) => [...Array(n).keys()];
@@ -34,6 +39,9 @@ function source(v: WeightGradVariant): string {
   const gyLoads = outs
     .map((i) => {
       const base = `let gyrow${i} = gy_chan${i} + (n * p.groups * p.out_per_group) * out_hw + oy * p.out_w;`;
+      if (v.vecDy) {
+        return `${base} let gv${i} = gy[(gyrow${i} + ox0) >> 2u]; ${cols.map((j) => `let gy${i}_${j} = gv${i}.${'xyzw'[j]};`).join(' ')}`;
+      }
       return `${base} ${cols.map((j) => `let gy${i}_${j} = select(0.0, gy[gyrow${i} + oc${j}], cok${j});`).join(' ')}`;
     })
     .join('\n      ');
@@ -70,7 +78,7 @@ struct Params {
   slices: u32, rows_per_slice: u32, rows: u32,
 }
 @group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read> gy: array<f32>;
+@group(0) @binding(1) var<storage, read> gy: array<${v.vecDy ? 'vec4<f32>' : 'f32'}>;
 @group(0) @binding(2) var<storage, read_write> partial: array<f32>;
 @group(0) @binding(3) var<uniform> p: Params;
 ${LINEAR_ID}
@@ -120,5 +128,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 export const weightGradKernels = new KernelFamily<WeightGradVariant>(
   'conv2d_wgrad',
   source,
-  (v) => `kw${v.kw},jm${v.jm},ob${v.ob},cb${v.cb}`,
+  (v) => `kw${v.kw},jm${v.jm},ob${v.ob},cb${v.cb}${v.vecDy ? ',vdy' : ''}`,
 );

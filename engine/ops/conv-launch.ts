@@ -228,7 +228,10 @@ export function convWeightGrad(g: ConvGeometry, x: Tensor, gy: Tensor): Tensor {
   const { slices, rowsPerSlice } = sliceRows(rows, base);
   const partial = allocate([g.o * cg * g.kh * g.kw * slices]);
   const total = base * slices;
-  weightGradKernels.get({ kw: g.kw, jm, ob, cb }).run(
+  // dy as vec4s where a step's 4 output columns are consecutive and aligned: dense 3x3 32->64 1.2-1.25x,
+  // the stem 1.05-1.1x faster (alternating runs).
+  const vecDy = step === 1 && g.ow % 4 === 0;
+  weightGradKernels.get({ kw: g.kw, jm, ob, cb, vecDy }).run(
     { x: x.storage, gy: gy.storage, partial: partial.storage },
     {
       ...common, total, groups: g.groups, in_per_group: cg, out_per_group: og, kh: g.kh,
