@@ -318,7 +318,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     out.dispose();
   });
 
-  it('a WGSL compile error is thrown at the next sync, naming the kernel; the engine keeps working', async () => {
+  it('a WGSL compile error is thrown at the next sync and at every later run, naming the kernel; the engine keeps working', async () => {
     const bad = new E.Kernel(
       'does_not_compile',
       `@group(0) @binding(0) var<storage, read_write> out: array<f32>;
@@ -328,6 +328,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     await sync(); // a failed submit drops every command of its batch, so the fill goes first
     bad.run({ out: out.storage }, {}, [1, 1, 1]);
     await expect(sync()).rejects.toThrow(/kernel 'does_not_compile' failed to compile: .*cannot assign 'u32' to 'f32'/s);
+    await sync();
+    // Later runs of it throw the compile error at once, not a GPU error named after another kernel.
+    expect(() => bad.run({ out: out.storage }, {}, [1, 1, 1])).toThrow(/kernel 'does_not_compile' failed to compile/);
     await sync();
     const y = E.addScalar(out, 1);
     expect(await values(y)).toEqual([1, 1, 1, 1]);

@@ -5,6 +5,12 @@ import { GpuError, reportGpuError, trackGpuCheck } from './device.ts';
 
 export class PipelineCache {
   private pipelines = new Map<string, GPUComputePipeline>();
+  /**
+   * Kernels whose compile failed: a later run throws that error at once. (Left in the cache, the invalid
+   * pipeline would only raise "invalid due to a previous error" from every later dispatch, named after
+   * whichever kernel the dispatcher noted last.)
+   */
+  private failed = new Map<string, GpuError>();
   private inFlight = new Map<string, Promise<GPUComputePipeline>>();
   constructor(private readonly device: GPUDevice) {}
 
@@ -22,13 +28,19 @@ export class PipelineCache {
   }
 
   get(kernel: Kernel): GPUComputePipeline {
+    const failure = this.failed.get(kernel.name);
+    if (failure) throw failure;
     let p = this.pipelines.get(kernel.name);
     if (!p) {
       this.device.pushErrorScope('validation');
       p = this.device.createComputePipeline(this.descriptor(kernel));
       trackGpuCheck(
         this.device.popErrorScope().then((err) => {
-          if (err) reportGpuError(new GpuError(`kernel '${kernel.name}' failed to compile: ${err.message}`));
+          if (!err) return;
+          const failure = new GpuError(`kernel '${kernel.name}' failed to compile: ${err.message}`);
+          this.failed.set(kernel.name, failure);
+          this.pipelines.delete(kernel.name);
+          reportGpuError(failure);
         }),
       );
       this.pipelines.set(kernel.name, p);
@@ -59,5 +71,6 @@ export class PipelineCache {
 
   clear(): void {
     this.pipelines.clear();
+    this.failed.clear();
   }
 }
