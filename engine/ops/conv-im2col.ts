@@ -27,15 +27,18 @@ export function setIm2colConv(on: boolean): void {
 }
 
 /**
- * Strided convs with few input channels and at least 32 output channels (a multiple of 4). Same-process
- * A/B on lavapipe: 3x3 s2 3->32 1.4-1.6x, 2->64 1.7x, 7x7 s2 3->64 (ResNet's stem) 1.8x faster; at stride
- * 1 (4->32, 3->32 3x3) within 5% of the direct kernel, and with 8-16 output channels up to 2x slower.
+ * Strided convs with few input channels and enough output channels (a multiple of 4). Same-process A/B on
+ * lavapipe, forward: 3x3 s2 3->16 1.1-1.5x, 3->24 1.55x, 3->32 1.4-1.6x, 2->64 1.7x, 7x7 s2 3->64
+ * (ResNet's stem) 1.8x faster; at stride 1 (4->32, 3->32 3x3) within 5% of the direct kernel, and with
+ * 8-16 output channels up to 2x slower. Gradient to x: 3->24 1.25x, 3->32 1.25-1.4x faster, 3->16 from
+ * 0.93x to 1.1x, so it needs 24.
  */
-export function usesIm2col(g: ConvGeometry): boolean {
+export function usesIm2col(g: ConvGeometry, pass: 'forward' | 'inputGrad' = 'forward'): boolean {
   const bytes = 4 * g.n * g.c * g.kh * g.kw * g.oh * g.ow;
   const strided = g.stride[0] * g.stride[1] > 1;
+  const minOut = pass === 'forward' ? 16 : 24;
   return (
-    enabled && strided && g.groups === 1 && g.c <= IM2COL_MAX_CHANNELS && g.o >= 32 && g.o % 4 === 0 &&
+    enabled && strided && g.groups === 1 && g.c <= IM2COL_MAX_CHANNELS && g.o >= minOut && g.o % 4 === 0 &&
     !isPointwise(g) && !isDepthwise(g) && bytes <= IM2COL_MAX_BYTES
   );
 }

@@ -119,7 +119,7 @@ export function convInputGrad(g: ConvGeometry, gy: Tensor, w: Tensor, bias: Tens
     d.dispose();
     return shaped;
   }
-  if (!bias && usesIm2col(g)) {
+  if (!bias && usesIm2col(g, 'inputGrad')) {
     im2colInputGrad(g, gy, w, dx);
     return dx;
   }
