@@ -5,7 +5,7 @@ import { add, mul, sub } from '../engine/ops/arithmetic.ts';
 import { fromArray } from '../engine/ops/creation.ts';
 import { transpose } from '../engine/ops/movement.ts';
 import { sum } from '../engine/ops/reduce.ts';
-import { memory, sync } from '../engine/runtime.ts';
+import { memory, runtime, sync } from '../engine/runtime.ts';
 import { tidy } from '../engine/scope.ts';
 import type { Tensor } from '../engine/tensor.ts';
 import {
@@ -141,6 +141,57 @@ describe('optimizers match their float64 references', () => {
       }),
       { numRuns: 30 },
     );
+  });
+
+  it('SGD updates parameters two a dispatch where their layouts agree, and matches the reference', async () => {
+    const pairCase = fc.record({
+      // vec4 (multiples of 4) and scalar sizes mixed, so pairs form out of order and leftovers go alone.
+      sizes: fc.array(fc.oneof(fc.integer({ min: 1, max: 300 }), fc.constantFrom(4, 256, 1024)), { minLength: 4, maxLength: 9 }),
+      steps: fc.integer({ min: 1, max: 3 }),
+      seed: fc.integer({ min: 1, max: 2 ** 30 }),
+      present: fc.array(fc.integer({ min: 0, max: 4 }).map((x) => x > 0), { minLength: 27, maxLength: 27 }),
+    });
+    const o = { lr: 0.05, momentum: 0.9, dampening: 0, nesterov: true, weightDecay: 1e-3 };
+    await fc.assert(
+      fc.asyncProperty(pairCase, async (c) => {
+        await checkAgainstReference(c, ([a, b]) => new SGD([{ params: [...a, ...b] }], o), (p, g, state) => refSgdStep(p, g, state, o));
+      }),
+      { numRuns: 20 },
+    );
+    // 3 vec4 parameters (a pair and one alone) and 2 scalar ones (a pair): 3 dispatches instead of 5.
+    const params = [8, 5, 12, 7, 16].map((n, k) => fromArray(f32Values(n, k + 1), [n], { requiresGrad: true }));
+    const opt = new SGD(params, o);
+    for (const p of params) p.grad = fromArray(f32Values(p.size, 9));
+    await sync();
+    const before = runtime().queue.stats.dispatches;
+    opt.step();
+    expect(runtime().queue.stats.dispatches - before).toBe(3);
+    opt.zeroGrad();
+    opt.dispose();
+    for (const p of params) p.dispose();
+  });
+
+  it('SGD never pairs parameters that are views of one buffer (a buffer bound writable twice)', async () => {
+    const flat = fromArray(f32Values(16, 3));
+    const views = [flat.view([8], [1], 0), flat.view([8], [1], 8)];
+    for (const v of views) v.requiresGrad = true;
+    const expected = views.map(() => new Float64Array(0));
+    const init = await flat.toArray();
+    const o = { lr: 0.1, momentum: 0.9, dampening: 0, nesterov: false, weightDecay: 0 };
+    const opt = new SGD(views, o);
+    views.forEach((v, k) => {
+      const g = f32Values(8, 20 + k);
+      v.grad = fromArray(g);
+      const p = Float64Array.from(init.slice(8 * k, 8 * k + 8));
+      refSgdStep(p, Float64Array.from(g), newRefState(), o);
+      expected[k] = p;
+    });
+    opt.step();
+    const after = await flat.toArray();
+    views.forEach((_, k) => expectClose(after.slice(8 * k, 8 * k + 8), expected[k], 1, `view ${k}`));
+    opt.zeroGrad();
+    opt.dispose();
+    for (const t of [...views, flat]) t.dispose();
   });
 
   it('Adam and AdamW: betas, eps, weight decay, AMSGrad, two groups', async () => {

@@ -27,6 +27,13 @@ export interface ParamState {
   buffers: Record<string, Tensor>;
 }
 
+/** A parameter to update this step: its gradient (dense) and its state (step already counted). */
+export interface UpdateItem {
+  p: Tensor;
+  grad: Tensor;
+  state: ParamState;
+}
+
 export interface OptimizerStateDict<O extends GroupOptions = GroupOptions> {
   /** The optimizer's class name; loading into another kind throws. */
   kind: string;
@@ -78,10 +85,16 @@ export abstract class Optimizer<O extends GroupOptions> {
   /** Records the fused update of one parameter (state.step already counts this step). */
   protected abstract update(p: Tensor, grad: Tensor, group: ParamGroup<O>, state: ParamState): void;
 
-  /** One update of every parameter that has a gradient; one dispatch per parameter. */
+  /** Records the updates of a group's parameters that have a gradient; one dispatch each unless overridden. */
+  protected updateGroup(group: ParamGroup<O>, items: UpdateItem[]): void {
+    for (const { p, grad, state } of items) this.update(p, grad, group, state);
+  }
+
+  /** One update of every parameter that has a gradient. */
   step(): void {
     this.groups.forEach((group, index) => {
       this.validateGroup(group, index);
+      const items: UpdateItem[] = [];
       for (const p of group.params) {
         const grad = p.grad;
         if (!grad) continue;
@@ -91,10 +104,10 @@ export abstract class Optimizer<O extends GroupOptions> {
         let state = this.state.get(p);
         if (!state) this.state.set(p, (state = { step: 0, buffers: {} }));
         state.step++;
-        const dense = grad.isContiguous() ? grad : map('copy', 'a', [grad]);
-        this.update(p, dense, group, state);
-        if (dense !== grad) dense.dispose();
+        items.push({ p, grad: grad.isContiguous() ? grad : map('copy', 'a', [grad]), state });
       }
+      this.updateGroup(group, items);
+      items.forEach(({ p, grad }) => grad !== p.grad && grad.dispose());
     });
   }
 
