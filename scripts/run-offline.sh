@@ -1,7 +1,8 @@
 #!/bin/bash
 # On the GPU machine, in a copy of the repository holding .device/ (scripts/pack-offline.sh) and optionally
-# .gl/*.deb: unpacks node and node_modules, runs the benchmark into $OUT/bench, then the test suite (tests
-# that need MNIST or tfjs fail there: those packages do not travel). BENCH_S and TEST_S cap each part.
+# .gl/*.deb: unpacks node and node_modules, runs the benchmark into $OUT/bench, with SOFTWARE_AB=1 again
+# under FNA_TUNING=software into $OUT/bench-software, then the test suite (tests that need MNIST or tfjs
+# fail there: those packages do not travel). BENCH_S, SOFTWARE_AB_S and TEST_S cap each part.
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/fna-offline}
 mkdir -p "$OUT"
@@ -21,6 +22,12 @@ command -v nvidia-smi >/dev/null && nvidia-smi -L
 el unpacked
 timeout "${BENCH_S:-330}" node .device/bench/run.mjs --out "$OUT/bench" $BENCH_ARGS 2>&1 | tee "$OUT/bench.log" | grep -v '^  '
 el bench done
+# The software adapter's work splits on this GPU, for an A/B against the run above (engine/tuning.ts).
+if [ -n "$SOFTWARE_AB" ]; then
+  FNA_TUNING=software timeout "${SOFTWARE_AB_S:-150}" node .device/bench/run.mjs --suite batchnorm,mixedop,conv,train \
+    --out "$OUT/bench-software" 2>&1 | tee "$OUT/bench-software.log" | grep -v '^  '
+  el software-splits bench done
+fi
 NO_COLOR=1 timeout "${TEST_S:-180}" node node_modules/vitest/vitest.mjs run --fileParallelism --maxWorkers="${TEST_WORKERS:-8}" \
   --reporter=default --reporter=json --outputFile="$OUT/tests.json" > "$OUT/tests.log" 2>&1
 echo "vitest exit $?"; grep -E "Test Files|Tests |FAIL|Error:" "$OUT/tests.log" | head -40
