@@ -146,6 +146,16 @@ describe('conv2d on the GPU', () => {
     );
   }, PROPERTY_TIMEOUT);
 
+  it('convTranspose2d from 32+ channels to 3 at stride 2 takes col2im without a bias, the direct kernel with one', async () => {
+    const getAdjoint = vi.spyOn(col2imKernels, 'get');
+    for (const bias of [false, true]) {
+      getAdjoint.mockClear();
+      await checkOp(convTransposeCase(conv({ batch: 2, inChannels: 3, outChannels: 32, height: 11, width: 12, stride: [2, 2], padding: [1, 0, 1, 1], bias }), 12));
+      expect(getAdjoint.mock.calls.length > 0, `col2im with bias ${bias}`).toBe(!bias);
+    }
+    getAdjoint.mockRestore();
+  }, PROPERTY_TIMEOUT);
+
   it('convTranspose2d: SimpleBaseline 4x4 stride-2 deconvolution doubles the size; errors name the op', async () => {
     await checkOp(convTransposeCase(conv({ batch: 2, inChannels: 4, outChannels: 6, height: 10, width: 8, kernelH: 4, kernelW: 4, stride: [2, 2], padding: [1, 1, 1, 1], bias: true }), 9));
     tidy(() => {
