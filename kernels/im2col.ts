@@ -80,18 +80,18 @@ ${HEAD}
 
 // col2im's invocations each own 4 columns of one phase (x ≡ px mod SW, rows y ≡ py mod SH): z carries
 // (n, c, py, px), so which taps land on the invocation's positions is workgroup-uniform, and its 4
-// columns read 4 consecutive dcols columns per tap. (With 4 neighbouring columns instead, every tap was
-// a per-lane masked load: 36 loads for the ~9 that land, at 4x a copy's time.)
+// columns read 4 consecutive dcols columns per tap. (4 neighbouring columns instead made every tap a
+// per-lane masked load, 36 for the ~9 that land: 1.84 against 1.25 ms at the 224x224 stem.)
 function col2imSource(v: Col2imVariant): string {
-  const taps = (axis: 'y' | 'x', k: number) => [...Array(k).keys()];
-  const rows = taps('y', v.kh)
+  const taps = (k: number) => [...Array(k).keys()];
+  const rows = taps(v.kh)
     .map(
       (ky) => `{
     let t0 = i32(py) + p.pad.x - ${ky} * p.dilation.x;
     let oy = t0 / ${v.sh} + i32(yb);
     if (((t0 % ${v.sh}) + ${v.sh}) % ${v.sh} == 0 && oy >= 0 && oy < i32(p.out_h)) {
       let tap_row = (n * p.red_pad + ${ky * v.kw}u + c * ${v.kh * v.kw}u) * plane + u32(oy) * p.out_w;
-      ${taps('x', v.kw)
+      ${taps(v.kw)
         .map(
           (kx) => `{
         let u0 = i32(px) + p.pad.y - ${kx} * p.dilation.y;
