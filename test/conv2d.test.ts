@@ -134,6 +134,43 @@ describe('conv2d on the GPU', () => {
     getAdjoint.mockRestore();
   }, PROPERTY_TIMEOUT);
 
+  it('dense convs with 8-24 input and 32+ output channels take im2col / col2im as usesIm2col says, and match', async () => {
+    const get = vi.spyOn(im2colKernels, 'get');
+    const getAdjoint = vi.spyOn(col2imKernels, 'get');
+    const denseCase = fc.record({
+      batch: fc.integer({ min: 1, max: 2 }),
+      inChannels: fc.constantFrom(8, 12, 16, 24),
+      outChannels: fc.constantFrom(28, 32, 36),
+      height: fc.integer({ min: 1, max: 9 }),
+      width: fc.integer({ min: 1, max: 9 }),
+      kernelH: fc.integer({ min: 1, max: 5 }),
+      kernelW: fc.integer({ min: 1, max: 5 }),
+      stride: fc.tuple(fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 2 })),
+      dilation: fc.tuple(fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 2 })),
+      padding: fc.tuple(fc.nat(2), fc.nat(2), fc.nat(2), fc.nat(2)),
+      bias: fc.boolean(),
+    }).filter((c) => convShapes({ ...c, groups: 1 }).out.every((d) => d > 0) && !(c.kernelH === 1 && c.kernelW === 1 && c.stride.every((s) => s === 1) && c.padding.every((p) => p === 0)));
+    const seen = { forward: 0, inputGrad: 0 };
+    await fc.assert(
+      fc.asyncProperty(denseCase, fc.nat(1000), async (p, seed) => {
+        get.mockClear();
+        getAdjoint.mockClear();
+        const c = conv(p);
+        await checkConv(c, seed);
+        const forward = c.inChannels >= 16 && c.outChannels >= 32;
+        const inputGrad = c.outChannels >= 32 && c.kernelH * c.kernelW <= 9;
+        expect(get.mock.calls.length > 0, `im2col on ${JSON.stringify(p)}`).toBe(forward);
+        expect(getAdjoint.mock.calls.length > 0, `col2im on ${JSON.stringify(p)}`).toBe(inputGrad);
+        seen.forward += forward ? 1 : 0;
+        seen.inputGrad += inputGrad ? 1 : 0;
+      }),
+      { numRuns: 25 },
+    );
+    expect(seen.forward > 3 && seen.inputGrad > 3, JSON.stringify(seen)).toBe(true);
+    get.mockRestore();
+    getAdjoint.mockRestore();
+  }, PROPERTY_TIMEOUT);
+
   it('im2col / col2im split batches whose grid would pass 65535 workgroups in z', async () => {
     // im2col's z is N·R = 16400·36 (10 dispatches), col2im's N·C = 65600 (2 dispatches).
     await checkConv(conv({ batch: 16400, inChannels: 4, outChannels: 32, height: 4, width: 4, stride: [2, 2], padding: [1, 1, 1, 1] }), 6);

@@ -1,12 +1,11 @@
-// Dense convolutions with few input channels (the 3-channel stems) as GEMMs on the pointwise kernel:
+// Dense convolutions as GEMMs on the pointwise kernel, whose register blocks (8-16 output channels by 8
+// pixels, uniform weight loads, lane-contiguous x loads) outrun the direct kernels here (which convs:
+// usesIm2col).
 // - forward: x unfolds into cols [N, R, P] (R = C·KH·KW, kernels/im2col.ts), out = w [O, R] · cols. The
-//   direct kernel blocks output channels and columns but reduces over only 27 values per output at the
-//   stem; this ran MobileNetV2's stem 1.4-1.6x faster (3.6-3.9 against 2.4-2.6 GFLOP/s, lavapipe,
-//   alternating runs at 224x224 b1 and 64x64 b8). The unfold is a memory pass over R·P floats.
-// - gradient to x: dcols = wᵀ · dy on the pointwise kernel, then col2im sums each x position's taps:
-//   1.25-1.4x faster than the direct kernel's phases at the same shapes (col2im is a fifth to a quarter).
-// The weight gradient stays on the direct kernel: as the pointwise weight gradient over cols (R padded to
-// 28 for vec4 lanes) it measured the same.
+//   unfold is a memory pass over R·P floats.
+// - gradient to x: dcols = wᵀ · dy on the pointwise kernel, then col2im sums each x position's taps.
+// The weight gradient stays on the direct kernel: at the stem, the pointwise weight gradient over cols (R
+// padded to 28 for vec4 lanes) measured the same.
 import { allocate, type Tensor } from '../tensor.ts';
 import { contiguous, reshape, transpose } from './movement.ts';
 import { col2imKernels, IM2COL_MAX_Z, IM2COL_WG, im2colKernels } from '../../kernels/im2col.ts';
@@ -14,7 +13,7 @@ import { pad } from './indexing.ts';
 import { isDepthwise, isPointwise, type ConvGeometry } from './conv-common.ts';
 import { runPointwise } from './conv-pointwise.ts';
 
-/** Most input channels (per group, ungrouped convs only) that take the im2col path. */
+/** Most input channels of the strided "stem" case of the im2col path. */
 export const IM2COL_MAX_CHANNELS = 4;
 /** Largest cols buffer (bytes) the path allocates; bigger inputs stay on the direct kernels. */
 const IM2COL_MAX_BYTES = 64 * 2 ** 20;
@@ -27,20 +26,25 @@ export function setIm2colConv(on: boolean): void {
 }
 
 /**
- * Strided convs with few input channels and enough output channels (a multiple of 4). Same-process A/B on
- * lavapipe, forward: 3x3 s2 3->16 1.1-1.5x, 3->24 1.55x, 3->32 1.4-1.6x, 2->64 1.7x, 7x7 s2 3->64
- * (ResNet's stem) 1.8x faster; at stride 1 (4->32, 3->32 3x3) within 5% of the direct kernel, and with
- * 8-16 output channels up to 2x slower. Gradient to x: 3->24 1.25x, 3->32 1.25-1.4x faster, 3->16 from
- * 0.93x to 1.1x, so it needs 24.
+ * Which dense convs run as GEMMs (same-process A/B on lavapipe against the direct kernels):
+ * - few input channels (at most 4), strided: forward with 16+ output channels (3x3 s2 3->16 1.1-1.5x,
+ *   3->32 1.4-1.6x, 7x7 s2 3->64 1.8x faster); gradient to x with 24+ (3->32 1.25-1.4x, 3->16 0.93-1.1x).
+ *   At stride 1 they measured within 5%.
+ * - 16+ input and 32+ output channels, forward: 3x3 32->64 1.3-1.45x, 64->64 1.46x, 64->128 s2 1.98x,
+ *   128->128 1.38x, 16->32 1.25x, dilation 2 1.31x, 5x5 32->32 1.16x; 8->32 and 8->16 ran 0.87-0.9x.
+ * - 8+ input and 32+ output channels, gradient to x, kernels of at most 9 taps: 3x3 32->64 1.3-1.5x,
+ *   64->64 1.65x, 64->128 s2 1.69x, 128->128 1.56x, 8->32 1.17x; 5x5 32->32 ran 0.95x, 8->16 0.94x.
+ * cols (dcols) past IM2COL_MAX_BYTES stay on the direct kernels.
  */
 export function usesIm2col(g: ConvGeometry, pass: 'forward' | 'inputGrad' = 'forward'): boolean {
-  const bytes = 4 * g.n * g.c * g.kh * g.kw * g.oh * g.ow;
+  if (!enabled || g.groups !== 1 || isPointwise(g) || isDepthwise(g) || g.o % 4 !== 0) return false;
+  const taps = g.kh * g.kw;
+  const bytes = 4 * g.n * Math.ceil((g.c * taps) / 8) * 8 * g.oh * g.ow;
+  if (bytes > IM2COL_MAX_BYTES) return false;
   const strided = g.stride[0] * g.stride[1] > 1;
-  const minOut = pass === 'forward' ? 16 : 24;
-  return (
-    enabled && strided && g.groups === 1 && g.c <= IM2COL_MAX_CHANNELS && g.o >= minOut && g.o % 4 === 0 &&
-    !isPointwise(g) && !isDepthwise(g) && bytes <= IM2COL_MAX_BYTES
-  );
+  const stem = g.c <= IM2COL_MAX_CHANNELS && strided;
+  if (pass === 'forward') return (stem && g.o >= 16) || (g.c >= 16 && g.o >= 32);
+  return (stem && g.o >= 24) || (g.c >= 8 && g.o >= 32 && taps <= 9);
 }
 
 /** Dispatches over images n_first.. in runs whose grid z (images · perImage) stays within the limit. */
