@@ -9,6 +9,7 @@ import { checkOp } from '../engine/testing/index.ts';
 import { setTuning } from '../engine/tuning.ts';
 import { IM2COL_MAX_CHANNELS } from '../engine/ops/conv-im2col.ts';
 import { col2imKernels, im2colKernels } from '../kernels/im2col.ts';
+import { pointwiseKernels } from '../kernels/pointwise.ts';
 
 // Each new kernel variant compiles once (lavapipe JIT, ~0.2 s, far more on a busy machine).
 const PROPERTY_TIMEOUT = 600_000;
@@ -93,6 +94,14 @@ describe('conv2d on the GPU', () => {
     await checkConv(c, 3);
   });
 
+  it('pointwise with 16-channel blocks over many pixels takes 4 vec4 pixel groups an invocation, and matches', async () => {
+    const get = vi.spyOn(pointwiseKernels, 'get');
+    // 30x30: 225 vec4 groups a row, so the last block of 4 holds one.
+    await checkConv(conv({ batch: 2, inChannels: 8, outChannels: 64, height: 30, width: 30, kernelH: 1, kernelW: 1, bias: true }), 7);
+    expect(get.mock.calls.some(([v]) => v.pv === 4 && v.ob === 16), JSON.stringify(get.mock.calls.map(([v]) => v))).toBe(true);
+    get.mockRestore();
+  }, PROPERTY_TIMEOUT);
+
   it('takes the im2col path (16+ output channels) / col2im path (24+) for strided convs with few input channels, and matches', async () => {
     const get = vi.spyOn(im2colKernels, 'get');
     const getAdjoint = vi.spyOn(col2imKernels, 'get');
@@ -171,8 +180,21 @@ describe('conv2d on the GPU', () => {
     getAdjoint.mockRestore();
   }, PROPERTY_TIMEOUT);
 
+  it.each<[string, ConvConfig]>([
+    ['3x3 16->32 at 8x8 (vec4 stores)', conv({ batch: 1, inChannels: 16, outChannels: 32, height: 8, width: 8, padding: [1, 1, 1, 1] })],
+    ['3x3 16->32 at 6x7 (scalar stores, a partial block)', conv({ batch: 2, inChannels: 16, outChannels: 32, height: 6, width: 7, padding: [1, 1, 1, 1], bias: true })],
+    ['2x5 kernel, stride 2 and dilation 2 along y only', conv({ batch: 1, inChannels: 16, outChannels: 32, height: 11, width: 9, kernelH: 2, kernelW: 5, stride: [2, 1], dilation: [2, 1], padding: [1, 0, 2, 1] })],
+    ['3x3 stem, stride 2 (a window of 9 for 12 taps)', conv({ batch: 2, inChannels: 3, outChannels: 16, height: 13, width: 14, stride: [2, 2], padding: [0, 1, 0, 1] })],
+    ['3x3 16->32, stride 3 along x', conv({ batch: 1, inChannels: 16, outChannels: 32, height: 7, width: 17, stride: [1, 3], padding: [1, 1, 1, 1] })],
+  ])('im2col at dilation 1 along x (one window for a row of taps): %s', async (_name, c) => {
+    const get = vi.spyOn(im2colKernels, 'get');
+    await checkConv(c, 8);
+    expect(get.mock.calls.map(([v]) => v.window)).toContain(c.stride[1]);
+    get.mockRestore();
+  }, PROPERTY_TIMEOUT);
+
   it('im2col / col2im split batches whose grid would pass 65535 workgroups in z', async () => {
-    // im2col's z is N·R = 16400·36 (10 dispatches), col2im's N·C = 65600 (2 dispatches).
+    // im2col's z is N·C·KH = 16400·12 (4 dispatches), col2im's N·C = 65600 (2 dispatches).
     await checkConv(conv({ batch: 16400, inChannels: 4, outChannels: 32, height: 4, width: 4, stride: [2, 2], padding: [1, 1, 1, 1] }), 6);
   }, PROPERTY_TIMEOUT);
 

@@ -58,16 +58,17 @@ function im2col(g: ConvGeometry, x: Tensor): Tensor {
   const red = g.c * g.kh * g.kw;
   const cols = allocate([g.n, red, g.oh * g.ow]);
   const colBlocks = Math.ceil(g.ow / 4);
-  const kernel = im2colKernels.get({ vec4: g.ow % 4 === 0, kh: g.kh, kw: g.kw });
+  const window = g.dilation[1] === 1 ? g.stride[1] : 0;
+  const kernel = im2colKernels.get({ vec4: g.ow % 4 === 0, kh: g.kh, kw: g.kw, window });
   const [wx, wy] = IM2COL_WG;
-  overImages(g.n, red, (nFirst, images) =>
+  overImages(g.n, g.c * g.kh, (nFirst, images) =>
     kernel.run(
       { x: x.storage, cols: cols.storage },
       {
         red, n_first: nFirst, in_c: g.c, in_h: g.h, in_w: g.w, out_h: g.oh, out_w: g.ow, col_blocks: colBlocks,
         stride: g.stride, dilation: g.dilation, pad: [g.padding[0], g.padding[2]],
       },
-      [Math.ceil(colBlocks / wx), Math.ceil(g.oh / wy), images * red],
+      [Math.ceil(colBlocks / wx), Math.ceil(g.oh / wy), images * g.c * g.kh],
     ),
   );
   return cols;

@@ -10,19 +10,27 @@ import { CONV_WG } from '../../kernels/conv2d.ts';
 import { pointwiseKernels, type PointwiseWeight } from '../../kernels/pointwise.ts';
 import type { ConvGeometry } from './conv-common.ts';
 
-/** Register blocking of the pointwise kernel for rows of `pix` pixels and `outCh` output channels. */
-function pointwiseBlocks(pix: number, outCh: number, weightTransposed: boolean) {
+/**
+ * Register blocking of the pointwise kernel for `n` images of `pix` pixels and `outCh` output channels;
+ * `sliced` for the weight gradient's slices (tuned apart).
+ */
+function pointwiseBlocks(n: number, pix: number, outCh: number, weightTransposed: boolean, sliced = false) {
   const vec4 = pix % 4 === 0;
+  const pix4 = Math.ceil(pix / 4);
   // A GPU needs threads more than it needs fewer loads: 4 channels x 4 pixels each (see engine/tuning.ts).
-  if (tuning() === 'gpu') return { vec4, pv: 1, ob: 4, pixBlocks: Math.ceil(pix / 4) };
-  // Two vec4 pixel groups per invocation, unless a row has a single one (2x2 maps), which would idle half.
-  const pv = vec4 && pix > 4 ? 2 : 1;
+  if (tuning() === 'gpu') return { vec4, pv: 1, ob: 4, pixBlocks: pix4 };
   // Eight or sixteen output channels per invocation where the [R, O] weight gives them as vec4s: fewer x
   // loads per multiply-add. On MobileNetV2's shapes (same-process A/B, bit-identical) eight ran 1.1-1.9x
   // faster than four, and sixteen another 3-13% when there are at least 64 channels (9% slower at 32).
   const ob = !weightTransposed ? 4 : outCh % 16 === 0 && outCh >= 64 ? 16 : outCh % 8 === 0 ? 8 : 4;
-  const pixBlocks = vec4 ? Math.ceil(pix / 4 / pv) : Math.ceil(pix / 4);
-  return { vec4, pv, ob, pixBlocks };
+  // Two vec4 pixel groups per invocation, unless a row has a single one (2x2 maps), which would idle half.
+  // Four with blocks of 16 channels, on rows of 16+ vec4 groups, while that leaves 256+ invocations (4
+  // workgroups): 16->96 at 112x112 1.19-1.24x, 24->144 and 96->576 1.03-1.09x, dense 3x3 32->64 as a GEMM
+  // 1.1-1.2x faster; with fewer invocations, or blocks of 8, it ran 0.7-0.96x, and on short rows (2x2,
+  // 4x4 maps) it idled lanes: the w1.0 training step ran 10% slower (alternating runs on lavapipe).
+  let pv = vec4 && pix4 > 1 ? 2 : 1;
+  if (vec4 && ob === 16 && !sliced && pix4 >= 16 && n * (outCh / 16) * Math.ceil(pix4 / 4) >= 256) pv = 4;
+  return { vec4, pv, ob, pixBlocks: vec4 ? Math.ceil(pix4 / pv) : pix4 };
 }
 
 /**
@@ -33,15 +41,15 @@ export function runPointwise(
   x: Tensor, w: Tensor, bias: Tensor | null, out: Tensor, n: number, red: number, outCh: number, pix: number, weightTransposed = false,
   weightStride = 0,
 ): void {
-  const { vec4, pv, ob, pixBlocks } = pointwiseBlocks(pix, outCh, weightTransposed);
+  const { vec4, pv, ob, pixBlocks } = pointwiseBlocks(n, pix, outCh, weightTransposed, weightStride > 0);
   const weight: PointwiseWeight = weightTransposed ? 'cols4' : 'rows';
   const outBlocks = Math.ceil(outCh / ob);
   const total = n * outBlocks * pixBlocks;
   const kernel = pointwiseKernels.get({ ob, pv, vec4, weight });
   const bindings = { x: x.storage, w: w.storage, bias: (bias ?? w).storage, out: out.storage };
   const uniforms = {
-    total, red, out_ch: outCh, pix, pix4: Math.floor(pix / 4), pix_blocks: pixBlocks, out_blocks: outBlocks, has_bias: bias ? 1 : 0,
-    w_stride: weightStride,
+    total, red, out_ch: outCh, pix, pix4: Math.floor(pix / 4), pix_blocks: pixBlocks, out_blocks: outBlocks,
+    has_bias: bias ? 1 : 0, w_stride: weightStride,
   };
   kernel.run(bindings, uniforms, grid1d(total, CONV_WG));
 }
@@ -93,7 +101,7 @@ function pointwiseWeightGradSlices(g: ConvGeometry, x: Tensor, gy: Tensor): Tens
   const rows = g.n * pix;
   const xT = contiguous(x.view([g.n, pix, g.c], [g.c * pix, 1, pix], x.offset));
   const gyT = contiguous(gy.view([g.n, pix, g.o], [g.o * pix, 1, pix], gy.offset));
-  const { ob, pixBlocks } = pointwiseBlocks(g.c, g.o, true);
+  const { ob, pixBlocks } = pointwiseBlocks(1, g.c, g.o, true, true);
   const perSlice = Math.ceil(g.o / ob) * pixBlocks;
   const t = tuning();
   let slices = 1;
