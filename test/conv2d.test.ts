@@ -143,7 +143,7 @@ describe('conv2d on the GPU', () => {
     getAdjoint.mockRestore();
   }, PROPERTY_TIMEOUT);
 
-  it('dense convs with 8-24 input and 32+ output channels take im2col / col2im as usesIm2col says, and match', async () => {
+  it('dense convs with 8-24 input and 28-36 output channels take im2col / col2im as usesIm2col says, and match', async () => {
     const get = vi.spyOn(im2colKernels, 'get');
     const getAdjoint = vi.spyOn(col2imKernels, 'get');
     const denseCase = fc.record({
@@ -166,7 +166,7 @@ describe('conv2d on the GPU', () => {
         getAdjoint.mockClear();
         const c = conv(p);
         await checkConv(c, seed);
-        const forward = c.inChannels >= 16 && c.outChannels >= 32;
+        const forward = c.outChannels >= 32 || c.inChannels <= 16;
         const inputGrad = c.outChannels >= 32 && c.kernelH * c.kernelW <= 9;
         expect(get.mock.calls.length > 0, `im2col on ${JSON.stringify(p)}`).toBe(forward);
         expect(getAdjoint.mock.calls.length > 0, `col2im on ${JSON.stringify(p)}`).toBe(inputGrad);

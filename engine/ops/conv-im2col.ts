@@ -31,7 +31,10 @@ export function setIm2colConv(on: boolean): void {
  *   3->32 1.4-1.6x, 7x7 s2 3->64 1.8x faster); gradient to x with 24+ (3->32 1.25-1.4x, 3->16 0.93-1.1x).
  *   At stride 1 they measured within 5%.
  * - 16+ input and 32+ output channels, forward: 3x3 32->64 1.3-1.45x, 64->64 1.46x, 64->128 s2 1.98x,
- *   128->128 1.38x, 16->32 1.25x, dilation 2 1.31x, 5x5 32->32 1.16x; 8->32 and 8->16 ran 0.87-0.9x.
+ *   128->128 1.38x, 16->32 1.25x, dilation 2 1.31x, 5x5 32->32 1.16x (1.69x since im2col's windows).
+ *   With the windowed im2col, also 2-15 input channels to 32+ and 2-16 to 16+: 8->32 1.12x, 3->32 at
+ *   stride 1 1.23x, 6->16 1.26x, 8->16 1.11x, 16->16 1.09x; single-channel inputs (1->32 0.5x, 5x5 1->16
+ *   0.28x), 32->16 (1.0x), 64->16 (0.85x) and under 16 outputs (0.79-0.88x) stay direct.
  * - 8+ input and 32+ output channels, gradient to x, kernels of at most 9 taps: 3x3 32->64 1.3-1.5x,
  *   64->64 1.65x, 64->128 s2 1.69x, 128->128 1.56x, 8->32 1.17x; 5x5 32->32 ran 0.95x, 8->16 0.94x.
  * cols (dcols) past IM2COL_MAX_BYTES stay on the direct kernels.
@@ -43,7 +46,7 @@ export function usesIm2col(g: ConvGeometry, pass: 'forward' | 'inputGrad' = 'for
   if (bytes > IM2COL_MAX_BYTES) return false;
   const strided = g.stride[0] * g.stride[1] > 1;
   const stem = g.c <= IM2COL_MAX_CHANNELS && strided;
-  if (pass === 'forward') return (stem && g.o >= 16) || (g.c >= 16 && g.o >= 32);
+  if (pass === 'forward') return (stem && g.o >= 16) || (g.c >= 2 && (g.o >= 32 || (g.o >= 16 && g.c <= 16)));
   return (stem && g.o >= 24) || (g.c >= 8 && g.o >= 32 && taps <= 9);
 }
 
