@@ -9,6 +9,7 @@ import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { init, shutdown } from '../engine/index.ts';
+import { CeilingTracker } from './ceilings.ts';
 import { machineInfo } from './machine.ts';
 import { loadTfjs, type TfjsPeer } from './peers/tfjs.ts';
 import { writeJson, writeMarkdown, type BenchReport } from './report.ts';
@@ -75,20 +76,24 @@ async function main(): Promise<void> {
           (e: Error) => ((machine.peers = { 'tfjs-webgpu': `unavailable: ${e.message}` }), console.log(`tfjs-webgpu unavailable: ${e.message}`), null),
         )
       : Promise.resolve(null));
-  const ctx: BenchContext = { quick: args.quick, ceilings: new Map(), log: (line) => console.log(`  ${line}`), profiles: [], tfjs };
+  const ctx: BenchContext = {
+    quick: args.quick, ceilings: new CeilingTracker(), suiteIndex: 0, log: (line) => console.log(`  ${line}`), profiles: [], tfjs,
+  };
   const selected = SUITES.filter((s) => !args.suites || args.suites.includes(s.name));
   const loadSamples: number[] = [];
   const loadTimer = setInterval(() => loadSamples.push(os.loadavg()[0]), 10_000);
   const rows: BenchRow[] = [];
+  const suiteOf = new Map<BenchRow, number>();
   const reportSoFar = (): BenchReport => {
     for (const r of rows) {
-      const ceiling = r.ceiling ? ctx.ceilings.get(r.ceiling) : undefined;
+      const ceiling = r.ceiling ? ctx.ceilings.valueFor(r.ceiling, suiteOf.get(r)!) : undefined;
+      r.ceilingValue = ceiling;
       r.fraction = ceiling ? r.value / ceiling : null;
     }
     return {
       machine,
       suites: selected.map((s) => ({ name: s.name, description: s.description })),
-      ceilings: Object.fromEntries(ctx.ceilings),
+      ceilings: ctx.ceilings.summary(),
       totalSeconds: (performance.now() - started) / 1000,
       rows,
       profiles: ctx.profiles,
@@ -96,11 +101,17 @@ async function main(): Promise<void> {
   };
   const partialFile = join(here, 'results', 'partial.json');
   try {
-    for (const suite of selected) {
+    for (const [index, suite] of selected.entries()) {
       const t0 = performance.now();
       console.log(`suite ${suite.name}: ${suite.description}`);
-      rows.push(...(await suite.run(ctx)));
-      console.log(`suite ${suite.name} done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+      ctx.suiteIndex = index;
+      for (const row of await suite.run(ctx)) {
+        rows.push(row);
+        suiteOf.set(row, index);
+      }
+      await ctx.ceilings.checkAfter(index);
+      const checks = Object.entries(ctx.ceilings.summary()).map(([name, c]) => `${name} check ${c.checks.at(-1)!.toFixed(2)}`);
+      console.log(`suite ${suite.name} done in ${((performance.now() - t0) / 1000).toFixed(1)} s${checks.length ? ` (${checks.join(', ')})` : ''}`);
       writeJson(partialFile, reportSoFar());
     }
   } finally {

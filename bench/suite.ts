@@ -1,6 +1,7 @@
 // What a benchmark suite is: a named list of measurements, each turned into one result row. Suites are
 // registered in bench/suites/index.ts and run in that order, so a later suite can use a ceiling an
 // earlier one measured (element-wise GB/s as a fraction of the copy kernel's).
+import type { CeilingTracker } from './ceilings.ts';
 import type { TfjsPeer } from './peers/tfjs.ts';
 import type { Spread, Timing } from './timing.ts';
 
@@ -33,6 +34,8 @@ export interface BenchRow {
   /** value / ceiling, where `ceiling` names the reference measured in the same run. */
   fraction: number | null;
   ceiling: string | null;
+  /** The ceiling's value for this row (its suite's best, followed through the run: bench/ceilings.ts). */
+  ceilingValue?: number;
   note?: string;
   peer?: PeerTiming;
   /** Peer time / our time (above 1: we are faster), for the cold call and the warm median. */
@@ -52,8 +55,10 @@ export interface KernelProfile {
 
 export interface BenchContext {
   quick: boolean;
-  /** Reference throughputs measured earlier in this run, by name (e.g. 'copy GB/s'). */
-  ceilings: Map<string, number>;
+  /** Reference throughputs measured in this run, by name (e.g. 'copy GB/s'), with their checks. */
+  ceilings: CeilingTracker;
+  /** The index of the running suite in the run (what a ceiling registered now belongs to). */
+  suiteIndex: number;
   log(line: string): void;
   /** Kernel profiles taken by suites, reported under the targets they explain. */
   profiles: KernelProfile[];
@@ -89,9 +94,4 @@ export function rowFrom(
     ceiling: fields.ceiling ?? null,
     note: fields.note,
   };
-}
-
-/** Fills `fraction` of each row that names `ceiling`, given the ceiling's value. */
-export function applyCeiling(rows: BenchRow[], ceiling: string, value: number): void {
-  for (const r of rows) if (r.ceiling === ceiling) r.fraction = r.value / value;
 }
