@@ -9,7 +9,7 @@ import type { Tensor } from '../engine/tensor.ts';
 import { arb, checkOp, f32Tolerance, gradcheck, ref, seededValues, type RefTensor } from '../engine/testing/index.ts';
 import { batchNormRef, batchNormRunningUpdateRef, batchStatistics } from '../engine/testing/refs/norm.ts';
 import { assertClose } from '../engine/testing/allclose.ts';
-import { BN_CHANNEL_MAX, BN_FUSE_PARTIALS, bnChannelBackward, bnChannelForward, rowSplit } from '../kernels/batchnorm.ts';
+import { BN_CHANNEL_MAX, BN_CONST_ROW_MAX, BN_FUSE_PARTIALS, bnChannelBackward, bnChannelForward, rowSplit } from '../kernels/batchnorm.ts';
 
 interface BnCase {
   shape: number[];
@@ -243,6 +243,32 @@ describe('batchNorm2d on the GPU', () => {
     expect(checked.relu6 > 0 && checked.eval > 0, `channel-path cases checked: ${JSON.stringify(checked)}`).toBe(true);
     forward.mockRestore();
     backward.mockRestore();
+  });
+
+  it('writes rows of at most BN_CONST_ROW_MAX vec4s (floats) out in full, and matches', async () => {
+    const forward = vi.spyOn(bnChannelForward, 'get');
+    const backward = vi.spyOn(bnChannelBackward, 'get');
+    // [shape, row length]: vec4 rows of 1, 2, 4 and 8; float rows of 3 and 7; 9 floats take the loop.
+    const cases: [number[], number][] = [[[3, 2, 2, 2], 1], [[2, 3, 2, 4], 2], [[2, 2, 4, 4], 4], [[2, 2, 4, 8], 8], [[2, 2, 1, 3], 3], [[3, 2, 1, 7], 7], [[2, 2, 3, 3], 0]];
+    expect(BN_CONST_ROW_MAX).toBe(8);
+    const lengths = (spy: typeof forward) => [...new Set(spy.mock.calls.map(([v]) => v.rowLength ?? 0))];
+    try {
+      for (const [shape, rowLength] of cases) {
+        for (const relu6 of [false, true]) {
+          forward.mockClear();
+          backward.mockClear();
+          // With relu6 a case too near the clamp's kinks is skipped (checkBatchNorm says so); without, none is.
+          const ran = await checkBatchNorm({ shape, eps: 1e-3, affine: true, running: true, training: true, relu6, momentum: 0.1, seed: 5 + shape[3] });
+          expect(ran || relu6).toBe(true);
+          if (!ran) continue;
+          expect(lengths(forward), `forward on ${shape}`).toEqual([rowLength]);
+          expect(lengths(backward), `backward on ${shape}`).toEqual([rowLength]);
+        }
+      }
+    } finally {
+      forward.mockRestore();
+      backward.mockRestore();
+    }
   });
 
   it('one-invocation-a-channel pass: running statistics and variance at |mean| 1e4, 70000 channels', async () => {
