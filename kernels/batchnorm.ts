@@ -33,8 +33,8 @@
 // (running buffers and coeff, or dweight and dbias).
 // Channels of at most BN_CHANNEL_MAX elements (N·H·W) skip all of this: bn_channel_forward (batch
 // statistics) and bn_channel_backward give each channel one invocation that does the whole direction in
-// one dispatch, reading its rows a second time from cache (after rowSplit, at the end of this file). Eval forward stays on
-// the fused bn_apply (already one dispatch).
+// one dispatch, reading its rows a second time from cache (kernels/batchnorm-channel.ts). Eval forward
+// stays on the fused bn_apply (already one dispatch).
 // Index math is u32: (n·C + c)·S + s < 2^32 for any tensor a storage binding can hold.
 import { KernelFamily } from '../engine/kernel.ts';
 import { LINEAR_ID } from './prelude.ts';
@@ -46,12 +46,12 @@ export interface BatchNormElementVariant {
   vec4: boolean;
 }
 
-const elementType = (vec4: boolean) => (vec4 ? 'vec4<f32>' : 'f32');
-const hsum = (vec4: boolean, v: string) => (vec4 ? `dot(${v}, vec4<f32>(1.0))` : v);
+export const elementType = (vec4: boolean) => (vec4 ? 'vec4<f32>' : 'f32');
+export const hsum = (vec4: boolean, v: string) => (vec4 ? `dot(${v}, vec4<f32>(1.0))` : v);
 
 // Shared by the passes that see x: clamp bounds of the fused ReLU6 (largest finite floats without it,
 // a no-op on finite values) and the mask that passes the gradient only where 0 < y < 6.
-const RELU6 = /* wgsl */ `
+export const RELU6 = /* wgsl */ `
 fn clamp_bounds(relu6: u32) -> vec2<f32> {
   return select(vec2<f32>(bitcast<f32>(0xff7fffffu), bitcast<f32>(0x7f7fffffu)), vec2<f32>(0.0, 6.0), relu6 != 0u);
 }`;
@@ -95,7 +95,7 @@ const ROW_LOOP = (body: (i: string, slot: 'a' | 'b') => string) => /* wgsl */ `
   }`;
 
 // Chan et al.'s combination of two (count, mean, M2) summaries.
-const CHAN_MERGE = /* wgsl */ `
+export const CHAN_MERGE = /* wgsl */ `
 fn merge(a: vec3<f32>, b: vec3<f32>) -> vec3<f32> {
   let n = a.x + b.x;
   let f = select(0.0, b.x / n, n > 0.0);
@@ -104,7 +104,7 @@ fn merge(a: vec3<f32>, b: vec3<f32>) -> vec3<f32> {
 }`;
 
 /** WGSL: the (count, mean, M2) of a stream of k values, the four lanes of a vec4 merged. */
-const laneSummaries = (vec4: boolean) =>
+export const laneSummaries = (vec4: boolean) =>
   vec4
     ? `merge(merge(vec3<f32>(k, mean.x, m2.x), vec3<f32>(k, mean.y, m2.y)), merge(vec3<f32>(k, mean.z, m2.z), vec3<f32>(k, mean.w, m2.w)))`
     : 'vec3<f32>(k, mean, m2)';
@@ -196,7 +196,7 @@ fn coefficients(c: u32, leader: bool) -> vec4<f32> {${stats}
 }`;
 }
 
-const declare = (list: [string, string, string][], from: number) =>
+export const declare = (list: [string, string, string][], from: number) =>
   list.map(([name, access, type], i) => `@group(0) @binding(${from + i}) var<storage, ${access}> ${name}: array<${type}>;`).join('\n');
 
 function statsFinalizeSource(v: BatchNormFinalizeVariant): string {
@@ -244,7 +244,7 @@ ${declare(list, 1)}
 }
 
 // g' from g: with the fused ReLU6, zero where the forward's y = x·scale + shift was clamped.
-const MASKED = (x: string, g: string) =>
+export const MASKED = (x: string, g: string) =>
   `select(${g}, select(T(0.0), ${g}, (${x} * k.x + k.y > T(0.0)) & (${x} * k.x + k.y < T(6.0))), params.relu6 != 0u)`;
 
 function gradPartialSource({ vec4 }: BatchNormElementVariant): string {
@@ -270,7 +270,7 @@ export interface BatchNormGradFinalizeVariant {
   affine: boolean;
 }
 
-const GRAD_PARAMS = ', count: f32, use_batch: u32';
+export const GRAD_PARAMS = ', count: f32, use_batch: u32';
 
 /** WGSL `grad_coefficients(c, leader)`: dcoeff of channel c; the leader writes dweight and dbias. */
 function gradCoefficientsFn({ affine }: BatchNormGradFinalizeVariant): string {
@@ -334,7 +334,7 @@ ${ROW_LOOP((i, slot) => `let x${slot} = x[${i}];
 }`;
 }
 
-const vecKey = (v: BatchNormElementVariant) => (v.vec4 ? 'vec4' : 'scalar');
+export const vecKey = (v: BatchNormElementVariant) => (v.vec4 ? 'vec4' : 'scalar');
 const finalizeKey = (v: BatchNormFinalizeVariant) =>
   [v.affine ? 'affine' : 'plain', v.running ? 'running' : '', v.batch ? 'batch' : 'eval'].filter(Boolean).join(',');
 
@@ -380,153 +380,3 @@ export function rowSplit(n: number, c: number, s: number, forGpu = false): { p: 
   const b = Math.max(1, Math.min(n, Math.floor(512 / Math.ceil(s / p)), Math.floor((n * c * p) / 256)));
   return { p, b, groups: Math.ceil(n / b) };
 }
-
-// One invocation a channel, for channels of few elements (N·H·W <= BN_CHANNEL_MAX): the whole forward or
-// backward in one dispatch, with no partials and no finalize. Invocation c reads its channel's N rows of
-// S (stride C·S between images) twice: once for the statistics (or the gradient sums), then, with the
-// rows now in cache, for the output. Neighbouring lanes read addresses a row apart; on lavapipe a
-// per-lane load is a per-lane gather either way, and saving dispatches and a read from memory won over
-// the row passes in same-process A/B up to 4096 elements (1.1-1.8x; still even at 8K-12K elements with
-// 16-144 channels, where one invocation a channel leaves few workgroups). Workgroups of 16 and 64 measured
-// alike. The statistics are those of bn_stats_partial over the whole channel (one shift, the channel's
-// first value; the vec4 lanes Chan-merged), so they stay robust when |mean| >> std.
-//   bn_channel_forward   (batch statistics) the stats of bn_stats_partial over the whole channel, the
-//                        finalize (running buffers, coeff) and bn_apply's y.
-//   bn_channel_backward  bn_grad_partial's sums, bn_grad_finalize's dweight, dbias (batch or running
-//                        statistics) and bn_input_grad's dx.
-
-/** Most elements a channel (N·H·W) that one invocation handles whole. */
-export const BN_CHANNEL_MAX = 4096;
-/** Rows (vec4s, or floats when H·W % 4 != 0) up to this long are constants of the per-channel kernels. */
-export const BN_CONST_ROW_MAX = 8;
-/** Invocations per workgroup of the one-invocation-a-channel passes. */
-export const BN_CHANNEL_WG = 64;
-
-export interface BatchNormChannelVariant extends BatchNormElementVariant {
-  affine: boolean;
-  /** Forward: running buffers bound (updated when params.update). */
-  running?: boolean;
-  /** The row length S as a constant of the kernel (short rows), or 0 to read params.s. */
-  rowLength?: number;
-}
-
-const CHANNEL_HEAD = (vec4: boolean, bindings: string, params: string) => /* wgsl */ `
-struct Params { n: u32, c: u32, s: u32, relu6: u32${params} }
-alias T = ${elementType(vec4)};
-@group(0) @binding(0) var<storage, read> x: array<T>;
-${bindings}
-${LINEAR_ID}
-${RELU6}
-@compute @workgroup_size(${BN_CHANNEL_WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lidx: u32) {
-  let c = linear_id(wid, nwg, lidx, ${BN_CHANNEL_WG}u);
-  if (c >= params.c) { return; }
-  let first = c * params.s;
-  let stride = params.c * params.s;`;
-
-/**
- * The channel's rows, two elements an iteration (slots 'a' and 'b' keep independent accumulators). With a
- * constant row length (rows of at most BN_CONST_ROW_MAX) the row is written out in full, with no inner loop:
- * on 2x2 and 4x4 maps the loop's own work outweighed its one load an iteration (2x2 forward 1.35x, forward
- * + backward 1.3x faster; the FNA++ super-net's arch step, whose last stages are such maps, 3-4%). Longer
- * rows, unrolled or with constant bounds, ran the same or up to 2.7x slower.
- */
-const CHANNEL_LOOP = (rowLength: number | undefined, body: (i: string, slot: 'a' | 'b') => string) =>
-  rowLength
-    ? /* wgsl */ `
-  for (var n = 0u; n < params.n; n++) {
-    let base = first + n * stride;
-    ${[...Array(rowLength).keys()].map((j) => `{ ${body(`base + ${j}u`, j % 2 ? 'b' : 'a')} }`).join('\n    ')}
-  }`
-    : /* wgsl */ `
-  for (var n = 0u; n < params.n; n++) {
-    let base = first + n * stride;
-    var s = 0u;
-    for (; s + 1u < params.s; s += 2u) {
-      ${body('base + s', 'a')}
-      ${body('base + s + 1u', 'b')}
-    }
-    if (s < params.s) {
-      ${body('base + s', 'a')}
-    }
-  }`;
-
-function channelForwardSource({ vec4, affine, running, rowLength }: BatchNormChannelVariant): string {
-  const list: [string, string, string][] = [];
-  if (affine) list.push(['weight', 'read', 'f32'], ['bias', 'read', 'f32']);
-  if (running) list.push(['running_mean', 'read_write', 'f32'], ['running_var', 'read_write', 'f32']);
-  const bindings = /* wgsl */ `${declare(list, 1)}
-@group(0) @binding(${list.length + 1}) var<storage, read_write> coeff: array<vec4<f32>>;
-@group(0) @binding(${list.length + 2}) var<storage, read_write> y: array<T>;
-@group(0) @binding(${list.length + 3}) var<uniform> params: Params;
-${CHAN_MERGE}`;
-  // As bn_stats_partial: sums of x - shift and its square, shift = the channel's first value (per vec4
-  // lane, the lanes' summaries then Chan-merged relative to lane x's shift).
-  const lanes = laneSummaries(vec4);
-  const s0 = vec4 ? 'shift.x' : 'shift';
-  return /* wgsl */ `${CHANNEL_HEAD(vec4, bindings, ', eps: f32, momentum: f32, unbias: f32, update: u32')}
-  let shift = x[first];
-  var s1a = T(0.0);
-  var s2a = T(0.0);
-  var s1b = T(0.0);
-  var s2b = T(0.0);${CHANNEL_LOOP(rowLength, (i, slot) => `let d${slot} = x[${i}] - shift;
-      s1${slot} += d${slot};
-      s2${slot} += d${slot} * d${slot};`)}
-  let k = f32(params.n * params.s);
-  let s1 = s1a + s1b;
-  let s2 = s2a + s2b;
-  let mean = (shift - T(${s0})) + s1 * (1.0 / k);
-  let m2 = max(s2 - s1 * s1 * (1.0 / k), T(0.0));
-  let acc = ${lanes};
-  let mu = ${s0} + acc.y;
-  let variance = acc.z / acc.x;${
-    running
-      ? `
-  if (params.update != 0u) {
-    running_mean[c] = (1.0 - params.momentum) * running_mean[c] + params.momentum * mu;
-    running_var[c] = (1.0 - params.momentum) * running_var[c] + params.momentum * variance * params.unbias;
-  }`
-      : ''
-  }
-  let invstd = 1.0 / sqrt(variance + params.eps);
-  let scale = invstd * ${affine ? 'weight[c]' : '1.0'};
-  let co = vec4<f32>(scale, ${affine ? 'bias[c]' : '0.0'} - mu * scale, mu, invstd);
-  coeff[c] = co;
-  let lo = T(clamp_bounds(params.relu6).x);
-  let hi = T(clamp_bounds(params.relu6).y);${CHANNEL_LOOP(rowLength, (i) => `y[${i}] = clamp(x[${i}] * co.x + co.y, lo, hi);`)}
-}`;
-}
-
-function channelBackwardSource({ vec4, affine, rowLength }: BatchNormChannelVariant): string {
-  const list: [string, string, string][] = [['g', 'read', elementType(vec4)], ['coeff', 'read', 'vec4<f32>']];
-  if (affine) list.push(['dweight', 'read_write', 'f32'], ['dbias', 'read_write', 'f32']);
-  const bindings = /* wgsl */ `${declare(list, 1)}
-@group(0) @binding(${list.length + 1}) var<storage, read_write> dx: array<T>;
-@group(0) @binding(${list.length + 2}) var<uniform> params: Params;`;
-  return /* wgsl */ `${CHANNEL_HEAD(vec4, bindings, GRAD_PARAMS)}
-  let k = coeff[c];
-  var acc_ga = T(0.0);
-  var acc_gxa = T(0.0);
-  var acc_gb = T(0.0);
-  var acc_gxb = T(0.0);${CHANNEL_LOOP(rowLength, (i, slot) => `let x${slot} = x[${i}];
-      let g${slot} = ${MASKED(`x${slot}`, `g[${i}]`)};
-      acc_g${slot} += g${slot};
-      acc_gx${slot} += g${slot} * (x${slot} - k.z);`)}
-  let total = vec2<f32>(${hsum(vec4, 'acc_ga + acc_gb')}, ${hsum(vec4, 'acc_gxa + acc_gxb')});${
-    affine ? '\n  dbias[c] = total.x;\n  dweight[c] = total.y * k.w;' : ''
-  }
-  // As bn_grad_finalize: dx = scale·g' + b·x + d.
-  let batch = select(0.0, 1.0, params.use_batch != 0u);
-  let b = -batch * k.x * k.w * k.w * total.y / params.count;
-  let d = -batch * k.x * total.x / params.count - b * k.z;${CHANNEL_LOOP(rowLength, (i, slot) => `let x${slot} = x[${i}];
-      dx[${i}] = k.x * ${MASKED(`x${slot}`, `g[${i}]`)} + b * x${slot} + d;`)}
-}`;
-}
-
-export const bnChannelForward = new KernelFamily<BatchNormChannelVariant>('bn_channel_forward', channelForwardSource, (v) =>
-  [vecKey(v), v.affine ? 'affine' : 'plain', v.running ? 'running' : '', v.rowLength ? `s${v.rowLength}` : ''].filter(Boolean).join(','),
-);
-export const bnChannelBackward = new KernelFamily<BatchNormChannelVariant>('bn_channel_backward', channelBackwardSource, (v) =>
-  [vecKey(v), v.affine ? 'affine' : 'plain', v.rowLength ? `s${v.rowLength}` : ''].filter(Boolean).join(','),
-);

@@ -9,7 +9,8 @@ import type { Tensor } from '../engine/tensor.ts';
 import { arb, checkOp, f32Tolerance, gradcheck, ref, seededValues, type RefTensor } from '../engine/testing/index.ts';
 import { batchNormRef, batchNormRunningUpdateRef, batchStatistics } from '../engine/testing/refs/norm.ts';
 import { assertClose } from '../engine/testing/allclose.ts';
-import { BN_CHANNEL_MAX, BN_CONST_ROW_MAX, BN_FUSE_PARTIALS, bnChannelBackward, bnChannelForward, rowSplit } from '../kernels/batchnorm.ts';
+import { BN_FUSE_PARTIALS, rowSplit } from '../kernels/batchnorm.ts';
+import { BN_CHANNEL_MAX, BN_CONST_ROW_MAX, bnChannelBackward, bnChannelForward } from '../kernels/batchnorm-channel.ts';
 
 interface BnCase {
   shape: number[];

@@ -1,11 +1,12 @@
-// Batch normalisation over NCHW, with an optional fused ReLU6. Kernels: kernels/batchnorm.ts.
+// Batch normalisation over NCHW, with an optional fused ReLU6. Kernels: kernels/batchnorm.ts (row passes) and kernels/batchnorm-channel.ts (one invocation a channel).
 import { apply, type FunctionDef } from '../autograd.ts';
 import { grid1d } from '../kernel.ts';
 import { shapeString } from '../host.ts';
 import type { Storage } from '../device/buffers.ts';
 import { allocate, type Tensor } from '../tensor.ts';
 import { tuning } from '../tuning.ts';
-import { BN_CHANNEL_MAX, BN_CHANNEL_WG, BN_CONST_ROW_MAX, BN_FUSE_PARTIALS, BN_PARTIAL_WG, bnApply, bnChannelBackward, bnChannelForward, bnGradFinalize, bnGradPartial, bnInputGrad, bnStatsFinalize, bnStatsPartial, rowSplit } from '../../kernels/batchnorm.ts';
+import { BN_FUSE_PARTIALS, BN_PARTIAL_WG, bnApply, bnGradFinalize, bnGradPartial, bnInputGrad, bnStatsFinalize, bnStatsPartial, rowSplit } from '../../kernels/batchnorm.ts';
+import { BN_CHANNEL_MAX, BN_CHANNEL_WG, BN_CONST_ROW_MAX, bnChannelBackward, bnChannelForward } from '../../kernels/batchnorm-channel.ts';
 import { dense } from './movement.ts';
 
 export interface BatchNormOptions {
