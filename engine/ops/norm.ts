@@ -1,4 +1,5 @@
-// Batch normalisation over NCHW, with an optional fused ReLU6. Kernels: kernels/batchnorm.ts (row passes) and kernels/batchnorm-channel.ts (one invocation a channel).
+// Batch normalisation over NCHW, with an optional fused ReLU6. Kernels: kernels/batchnorm.ts (row passes)
+// and kernels/batchnorm-channel.ts (one invocation a channel).
 import { apply, type FunctionDef } from '../autograd.ts';
 import { grid1d } from '../kernel.ts';
 import { shapeString } from '../host.ts';
