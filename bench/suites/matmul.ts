@@ -49,7 +49,7 @@ async function sizes(ctx: BenchContext): Promise<BenchRow[]> {
               suite: 'matmul', name, shape: `${n}x${n} · ${n}x${n}`, work: 2 * n ** 3, unit: 'GFLOP/s', ceiling: MATMUL_CEILING,
               ours,
               tfjs: t ? (tf) => theirs(tf, t) : undefined,
-              opts: n >= 2048 ? { warmup: 0, runs: 2 } : { warmup: 1, runs: n >= 1024 ? 3 : 5 },
+              opts: n >= 2048 ? { warmup: 0, runs: 2 } : { warmup: 1, runs: n >= 1024 ? 5 : 9 },
             }),
           );
         }
@@ -120,7 +120,10 @@ export const matmulSuite: Suite = {
         b.dispose();
       }
     };
-    await ctx.ceilings.register(MATMUL_CEILING, Math.max(...rows.map((r) => r.value)), ctx.suiteIndex, check);
+    // The best is taken over rows of at least 5 runs: a median of 2-3 runs let one quiet second set it (a
+    // 1024³ gradient at 6.4 GFLOP/s, its 3 runs 240-348 ms, while the check after the suite measured 4.6).
+    const settled = rows.filter((r) => r.runs >= 5 || ctx.quick);
+    await ctx.ceilings.register(MATMUL_CEILING, Math.max(...settled.map((r) => r.value)), ctx.suiteIndex, check);
     return rows;
   },
 };
