@@ -112,8 +112,8 @@ export const copySuite: Suite = {
         ctx.log(`${name} ${mb} MiB: ${row.value.toFixed(2)} GB/s`);
       }
     }
-    // The ceiling is the best copy measured here; every copy row is a fraction of it. Its check (see
-    // bench/ceilings.ts) re-times the four-vec4 copy of the smaller size.
+    // The ceiling is the best copy measured here, scaled to the run by its check (bench/ceilings.ts): the
+    // four-vec4 copy of the smaller size, re-timed.
     const floats = sizes[0];
     const check = async () => (2 * floats * 4) / ((await timeCopy(floats, { runs: ctx.quick ? 3 : 9 })).medianMs * 1e6);
     await ctx.ceilings.register(COPY_CEILING, Math.max(...rows.map((r) => r.value)), ctx.suiteIndex, check);
