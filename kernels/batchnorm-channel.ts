@@ -23,7 +23,7 @@ import {
 /** Most elements a channel (N·H·W) that one invocation handles whole. */
 export const BN_CHANNEL_MAX = 4096;
 /** Rows (vec4s, or floats when H·W % 4 != 0) up to this long are constants of the per-channel kernels. */
-export const BN_CONST_ROW_MAX = 8;
+export const BN_CONST_ROW_MAX = { forward: 4, backward: 2 };
 /** Invocations per workgroup of the one-invocation-a-channel passes. */
 export const BN_CHANNEL_WG = 64;
 
@@ -53,9 +53,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 /**
  * The channel's rows, two elements an iteration (slots 'a' and 'b' keep independent accumulators). With a
  * constant row length (rows of at most BN_CONST_ROW_MAX) the row is written out in full, with no inner loop:
- * on 2x2 and 4x4 maps the loop's own work outweighed its one load an iteration (2x2 forward 1.35x, forward
- * + backward 1.3x faster; the FNA++ super-net's arch step, whose last stages are such maps, 3-4%). Longer
- * rows, unrolled or with constant bounds, ran the same or up to 2.7x slower.
+ * on 2x2 and 4x4 maps the loop's own work outweighed its one load an iteration (forward on 2x2 maps 1.2-1.35x,
+ * on 4x4 1.05-1.1x; backward on 2x2 1.1-1.3x faster). The backward on 4x4 maps and either direction on
+ * 8-vec4 rows ran up to 1.25x slower unrolled (alternating runs), and longer rows, unrolled or with constant
+ * bounds, up to 2.7x.
  */
 const CHANNEL_LOOP = (rowLength: number | undefined, body: (i: string, slot: 'a' | 'b') => string) =>
   rowLength

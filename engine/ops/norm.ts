@@ -71,7 +71,7 @@ const BatchNorm: FunctionDef<BatchNormAttrs> = {
     if (a.batchStats && perChannel) {
       // Few elements a channel: one invocation a channel does the stats, the finalize and the apply.
       bnChannelForward
-        .get({ vec4, affine: a.affine, running, rowLength: s <= BN_CONST_ROW_MAX ? s : 0 })
+        .get({ vec4, affine: a.affine, running, rowLength: s <= BN_CONST_ROW_MAX.forward ? s : 0 })
         .run({ x: xd.storage, ...stats, coeff: coeff.storage, y: y.storage }, { n, c, s, relu6, eps: a.eps, momentum: a.momentum, unbias, update }, grid1d(c, BN_CHANNEL_WG));
     } else {
       const statsParams = { groups, c, p, eps: a.eps, momentum: a.momentum, unbias, update };
@@ -113,7 +113,7 @@ const BatchNorm: FunctionDef<BatchNormAttrs> = {
       // Few elements a channel: one invocation a channel does the sums, dweight, dbias and dx.
       dx = allocate(x.shape);
       bnChannelBackward
-        .get({ vec4, affine: a.affine, rowLength: s <= BN_CONST_ROW_MAX ? s : 0 })
+        .get({ vec4, affine: a.affine, rowLength: s <= BN_CONST_ROW_MAX.backward ? s : 0 })
         .run({ x: x.storage, g: gd.storage, coeff: coeff.storage, ...wgrads, dx: dx.storage }, { n, c, s, relu6, count, use_batch }, grid1d(c, BN_CHANNEL_WG));
     } else {
       const partial = allocate([2 * groups * c * p]);
