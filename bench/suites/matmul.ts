@@ -120,9 +120,11 @@ export const matmulSuite: Suite = {
         b.dispose();
       }
     };
-    // The best is taken over rows of at least 5 runs: a median of 2-3 runs let one quiet second set it (a
-    // 1024³ gradient at 6.4 GFLOP/s, its 3 runs 240-348 ms, while the check after the suite measured 4.6).
-    const settled = rows.filter((r) => r.runs >= 5 || ctx.quick);
+    // The best is taken over the alternating rows of at least 5 runs. A median of 2-3 runs let one quiet
+    // second set it (a 1024³ gradient at 6.4 GFLOP/s, its 3 runs 240-348 ms, while the check after the suite
+    // measured 4.6), and so did benny's tile cases, each sampled in one stretch rather than alternating
+    // (tile 8x4 at 6.36 GFLOP/s while the other tiles and the engine's products measured 3.8-4.8).
+    const settled = rows.filter((r) => ctx.quick || (r.runs >= 5 && !r.clock.startsWith('benny')));
     await ctx.ceilings.register(MATMUL_CEILING, Math.max(...settled.map((r) => r.value)), ctx.suiteIndex, check);
     return rows;
   },
