@@ -7,17 +7,25 @@
 //           (rows of dcols past R are padding and never read).
 // Both are memory passes with little arithmetic. The grid is 3-D and only workgroup-uniform values are
 // divided (a flat grid, its index divided per invocation, ran the stem's unfold about 1.6x slower on
-// lavapipe): x runs over blocks of 4 columns, y over rows, z over (n, c, ky) for im2col (an invocation
-// writes the row's KW taps: from one window of x where the dilation along x is 1, which ran the unfold of
-// 3x3 convs 1.7-2.2x faster than a tap an invocation) and (n, c, phase) for col2im, n from `n_first` on
-// (the op splits batches whose z would pass 65535). KH, KW, the window's stride and col2im's strides are
-// constants of the variant.
+// lavapipe): x runs over blocks of 4 columns (im2colWorkgroup), y over rows, z over (n, c, ky) for im2col
+// (an invocation writes the row's KW taps: from one window of x where the dilation along x is 1, which ran
+// the unfold of 3x3 convs 1.7-2.2x faster than a tap an invocation) and (n, c, phase) for col2im, n from
+// `n_first` on (the op splits batches whose z would pass 65535). KH, KW, the window's stride, col2im's
+// strides and the workgroup shape are constants of the variant.
 // im2col vec4: OW % 4 == 0, so a block's 4 columns are one aligned vec4 of cols; otherwise 4 scalar
 // stores, masked at the row's end. Index math is u32 except source coordinates, negative in the padding.
 import { KernelFamily } from '../engine/kernel.ts';
 
-/** Workgroup shape: column blocks (x) by rows (y). */
-export const IM2COL_WG: [number, number] = [8, 8];
+/**
+ * Workgroup shape for rows of `colBlocks` blocks of 4 columns: column blocks (x) by rows (y), 64 in all,
+ * x no wider than the row. With x fixed at 8, maps 16 wide or less left half or more of every 8-lane group
+ * idle; fitted, dense 3x3 convs at 8x8 and 16x16 ran 1.04-1.15x faster (alternating runs, forward and
+ * gradient to x), wider maps the same.
+ */
+export function im2colWorkgroup(colBlocks: number): [number, number] {
+  const x = Math.min(8, 2 ** Math.ceil(Math.log2(Math.max(1, colBlocks))));
+  return [x, 64 / x];
+}
 /** Largest z extent of a dispatch (WebGPU's default limit per grid dimension). */
 export const IM2COL_MAX_Z = 65535;
 
@@ -30,6 +38,8 @@ export interface Im2colVariant {
    * of 3·stride + KW loads.
    */
   window: number;
+  /** Workgroup shape (see im2colWorkgroup). */
+  wg: [number, number];
 }
 
 export interface Col2imVariant {
@@ -37,15 +47,17 @@ export interface Col2imVariant {
   kw: number;
   sh: number;
   sw: number;
+  /** Workgroup shape (see im2colWorkgroup). */
+  wg: [number, number];
 }
 
 const COLS = [0, 1, 2, 3];
 
-const HEAD = /* wgsl */ `
-@compute @workgroup_size(${IM2COL_WG[0]}, ${IM2COL_WG[1]})
+const HEAD = ([wx, wy]: [number, number]) => /* wgsl */ `
+@compute @workgroup_size(${wx}, ${wy})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let cb = wid.x * ${IM2COL_WG[0]}u + lid.x;
-  let row_y = wid.y * ${IM2COL_WG[1]}u + lid.y;`;
+  let cb = wid.x * ${wx}u + lid.x;
+  let row_y = wid.y * ${wy}u + lid.y;`;
 
 function im2colSource(v: Im2colVariant): string {
   const taps = [...Array(v.kw).keys()];
@@ -72,7 +84,7 @@ fn tap(ix: i32, base: u32, row_ok: bool) -> f32 {
   let ok = row_ok && ix >= 0 && ix < i32(p.in_w);
   return select(0.0, x[base + u32(clamp(ix, 0, i32(p.in_w) - 1))], ok);
 }
-${HEAD}
+${HEAD(v.wg)}
   // Workgroup-uniform: the image and the tap row (c, ky); the invocation writes its KW taps' rows of cols.
   let rows_per_image = p.in_c * ${v.kh}u;
   let cy = wid.z % rows_per_image;
@@ -129,7 +141,7 @@ struct Params {
 @group(0) @binding(0) var<storage, read> cols: array<f32>;
 @group(0) @binding(1) var<storage, read_write> dx: array<f32>;
 @group(0) @binding(2) var<uniform> p: Params;
-${HEAD}
+${HEAD(v.wg)}
   // Workgroup-uniform: phase (py, px), channel and image.
   let px = wid.z % ${v.sw}u;
   let py = (wid.z / ${v.sw}u) % ${v.sh}u;
@@ -150,7 +162,7 @@ ${HEAD}
 }`;
 }
 
-const im2colKey = (v: Im2colVariant) => `${v.vec4 ? 'vec4' : 'f32'},k${v.kh}x${v.kw}${v.window ? `,window${v.window}` : ''}`;
+const im2colKey = (v: Im2colVariant) => `${v.vec4 ? 'vec4' : 'f32'},k${v.kh}x${v.kw}${v.window ? `,window${v.window}` : ''},wg${v.wg.join('x')}`;
 
 export const im2colKernels = new KernelFamily<Im2colVariant>('im2col', im2colSource, im2colKey);
-export const col2imKernels = new KernelFamily<Col2imVariant>('col2im', col2imSource, (v) => `k${v.kh}x${v.kw},s${v.sh}x${v.sw}`);
+export const col2imKernels = new KernelFamily<Col2imVariant>('col2im', col2imSource, (v) => `k${v.kh}x${v.kw},s${v.sh}x${v.sw},wg${v.wg.join('x')}`);

@@ -8,7 +8,7 @@
 // padded to 28 for vec4 lanes) measured the same.
 import { allocate, type Tensor } from '../tensor.ts';
 import { contiguous, reshape, transpose } from './movement.ts';
-import { col2imKernels, IM2COL_MAX_Z, IM2COL_WG, im2colKernels } from '../../kernels/im2col.ts';
+import { col2imKernels, IM2COL_MAX_Z, im2colKernels, im2colWorkgroup } from '../../kernels/im2col.ts';
 import { pad } from './indexing.ts';
 import { isDepthwise, isPointwise, type ConvGeometry } from './conv-common.ts';
 import { runPointwise } from './conv-pointwise.ts';
@@ -62,8 +62,9 @@ function im2col(g: ConvGeometry, x: Tensor): Tensor {
   const cols = allocate([g.n, red, g.oh * g.ow]);
   const colBlocks = Math.ceil(g.ow / 4);
   const window = g.dilation[1] === 1 ? g.stride[1] : 0;
-  const kernel = im2colKernels.get({ vec4: g.ow % 4 === 0, kh: g.kh, kw: g.kw, window });
-  const [wx, wy] = IM2COL_WG;
+  const wg = im2colWorkgroup(colBlocks);
+  const kernel = im2colKernels.get({ vec4: g.ow % 4 === 0, kh: g.kh, kw: g.kw, window, wg });
+  const [wx, wy] = wg;
   overImages(g.n, g.c * g.kh, (nFirst, images) =>
     kernel.run(
       { x: x.storage, cols: cols.storage },
@@ -110,8 +111,9 @@ export function im2colInputGrad(g: ConvGeometry, gy: Tensor, w: Tensor, dx: Tens
   // One phase's columns in blocks of 4, rows one an invocation; z runs over (image, channel, phase).
   const [sh, sw] = g.stride;
   const colBlocks = Math.ceil(Math.ceil(g.w / sw) / 4);
-  const kernel = col2imKernels.get({ kh: g.kh, kw: g.kw, sh, sw });
-  const [wx, wy] = IM2COL_WG;
+  const wg = im2colWorkgroup(colBlocks);
+  const kernel = col2imKernels.get({ kh: g.kh, kw: g.kw, sh, sw, wg });
+  const [wx, wy] = wg;
   overImages(g.n, g.c * sh * sw, (nFirst, images) =>
     kernel.run(
       { cols: dcols.storage, dx: dx.storage },
