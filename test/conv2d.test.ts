@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { conv2d, convTranspose2d, fromArray, memory, permute, tidy, zeros } from '../engine/index.ts';
 import { arb, gradcheck, ref, seededValues } from '../engine/testing/index.ts';
 import type { ConvConfig } from '../engine/testing/arbitraries.ts';
@@ -8,6 +8,7 @@ import { checkConv, conv, convTransposeCase } from './helpers/conv-case.ts';
 import { checkOp } from '../engine/testing/index.ts';
 import { setTuning } from '../engine/tuning.ts';
 import { IM2COL_MAX_CHANNELS } from '../engine/ops/conv-im2col.ts';
+import { setWinogradConv } from '../engine/ops/conv-winograd.ts';
 import { col2imKernels, im2colKernels } from '../kernels/im2col.ts';
 import { pointwiseKernels } from '../kernels/pointwise.ts';
 
@@ -144,6 +145,9 @@ describe('conv2d on the GPU', () => {
   }, PROPERTY_TIMEOUT);
 
   it('dense convs with 8-24 input and 28-36 output channels take im2col / col2im as usesIm2col says, and match', async () => {
+    // 3x3 stride-1 convs with 16+ channels take Winograd (test/conv-winograd.test.ts) unless it is off.
+    setWinogradConv(false);
+    onTestFinished(() => setWinogradConv(true));
     const get = vi.spyOn(im2colKernels, 'get');
     const getAdjoint = vi.spyOn(col2imKernels, 'get');
     const denseCase = fc.record({
@@ -187,6 +191,8 @@ describe('conv2d on the GPU', () => {
     ['3x3 stem, stride 2 (a window of 9 for 12 taps)', conv({ batch: 2, inChannels: 3, outChannels: 16, height: 13, width: 14, stride: [2, 2], padding: [0, 1, 0, 1] })],
     ['3x3 16->32, stride 3 along x', conv({ batch: 1, inChannels: 16, outChannels: 32, height: 7, width: 17, stride: [1, 3], padding: [1, 1, 1, 1] })],
   ])('im2col at dilation 1 along x (one window for a row of taps): %s', async (_name, c) => {
+    setWinogradConv(false);
+    onTestFinished(() => setWinogradConv(true));
     const get = vi.spyOn(im2colKernels, 'get');
     await checkConv(c, 8);
     expect(get.mock.calls.map(([v]) => v.window)).toContain(c.stride[1]);

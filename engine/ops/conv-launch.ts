@@ -14,6 +14,7 @@ import { channelBlock, denseLayout, finishSlices, forEachPhase, isDepthwise, isP
 import { depthwiseWeightGradRows, runDepthwise, type DepthwisePass } from './conv-depthwise.ts';
 import { pointwiseWeightGrad, runPointwise } from './conv-pointwise.ts';
 import { im2colForward, im2colInputGrad, usesIm2col } from './conv-im2col.ts';
+import { usesWinograd, winogradForward, winogradInputGrad } from './conv-winograd.ts';
 
 export type { ConvGeometry } from './conv-common.ts';
 export { setDepthwiseKernel, type DepthwiseKernelChoice } from './conv-depthwise.ts';
@@ -88,6 +89,8 @@ export function convForward(g: ConvGeometry, x: Tensor, w: Tensor, bias: Tensor 
       wIndex: [0, kk, 0, g.kw, 1],
     };
     runDepthwise(g, pass, w, bias, out);
+  } else if (usesWinograd(g)) {
+    winogradForward(g, x, w, bias, out);
   } else if (usesIm2col(g)) {
     im2colForward(g, x, w, bias, out);
   } else {
@@ -118,6 +121,10 @@ export function convInputGrad(g: ConvGeometry, gy: Tensor, w: Tensor, bias: Tens
     const shaped = d.view([g.n, g.c, 1, 1], [g.c, 1, 1, 1], 0);
     d.dispose();
     return shaped;
+  }
+  if (usesWinograd(g, 'inputGrad')) {
+    winogradInputGrad(g, gy, w, bias, dx);
+    return dx;
   }
   if (!bias && usesIm2col(g, 'inputGrad')) {
     im2colInputGrad(g, gy, w, dx);

@@ -35,13 +35,14 @@ function pointwiseBlocks(n: number, pix: number, outCh: number, weightTransposed
 
 /**
  * out[n, o, q] = sum_r w[o, r] x[n, r, q] (+ bias) over P pixels: x [N, R, P], out [N, O, P]; w dense,
- * [O, R], or [R, O] with `weightTransposed` (needs O % 4 == 0).
+ * [O, R], or [R, O] with `weightTransposed` (needs O % 4 == 0). `weightStride` > 0 gives image n the weight
+ * n · weightStride floats on; `sliced` (by default, with one) blocks as for the weight gradient's slices.
  */
 export function runPointwise(
   x: Tensor, w: Tensor, bias: Tensor | null, out: Tensor, n: number, red: number, outCh: number, pix: number, weightTransposed = false,
-  weightStride = 0,
+  weightStride = 0, sliced = weightStride > 0,
 ): void {
-  const { vec4, pv, ob, pixBlocks } = pointwiseBlocks(n, pix, outCh, weightTransposed, weightStride > 0);
+  const { vec4, pv, ob, pixBlocks } = pointwiseBlocks(n, pix, outCh, weightTransposed, sliced);
   const weight: PointwiseWeight = weightTransposed ? 'cols4' : 'rows';
   const outBlocks = Math.ceil(outCh / ob);
   const total = n * outBlocks * pixBlocks;
