@@ -18,8 +18,10 @@
 // Variants: `tiles` 4 has each invocation take four horizontally adjacent tiles (the host needs tile
 // columns per row % 4 == 0, so the four share a row and T % 4 == 0): V and M are then read and written as
 // vec4s along t, and the input transform loads a 4 x 10 window once instead of four 4 x 4 patches.
-// Grids are 1-D over (channel, tile group), tile fastest (neighbouring lanes, neighbouring t); V holds
-// 16·R·T floats in one storage binding, so R·T < 2^21 and no grid passes 65535 workgroups of 64.
+// V's and M's rows hold T rounded up to a multiple of 4 (`row`, in units of the binding's element), so the
+// GEMM runs on vec4s. Grids are 1-D over (channel, tile group), tile fastest (neighbouring lanes,
+// neighbouring t); V holds 16·R·T floats in one storage binding, so R·T < 2^21 and no grid passes 65535
+// workgroups of 64.
 import { Kernel, KernelFamily } from '../engine/kernel.ts';
 import { LINEAR_ID } from './prelude.ts';
 
@@ -74,7 +76,7 @@ function inputSource({ tiles }: WinogradVariant): string {
     })
     .join('\n  ');
   return /* wgsl */ `
-struct Params { chans: u32, h: u32, w: u32, pad_t: i32, pad_l: i32, tiles_h: u32, tiles_w: u32, groups: u32, total: u32 }
+struct Params { chans: u32, h: u32, w: u32, pad_t: i32, pad_l: i32, tiles_h: u32, tiles_w: u32, groups: u32, row: u32, total: u32 }
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> v: array<${elem}>;
 @group(0) @binding(2) var<uniform> p: Params;
@@ -91,8 +93,8 @@ ${ENTRY}
   ${colOk}
   ${loads}
   ${rowT}
-  let stride = p.chans * p.groups;
-  let o = c * p.groups + tg;
+  let stride = p.chans * p.row;
+  let o = c * p.row + tg;
   ${stores}
 }`;
 }
@@ -119,7 +121,7 @@ function outputSource({ tiles }: WinogradVariant): string {
     })
     .join('\n  ');
   return /* wgsl */ `
-struct Params { chans: u32, oh: u32, ow: u32, tiles_h: u32, tiles_w: u32, groups: u32, has_bias: u32 }
+struct Params { chans: u32, oh: u32, ow: u32, tiles_h: u32, tiles_w: u32, groups: u32, row: u32, has_bias: u32 }
 @group(0) @binding(0) var<storage, read> m: array<${elem}>;
 @group(0) @binding(1) var<storage, read> bias: array<f32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
@@ -130,8 +132,8 @@ ${ENTRY}
   let o = id / p.groups;
   let t = tg * ${tiles}u;
   ${TILE_COORDS}
-  let stride = p.chans * p.groups;
-  let q = o * p.groups + tg;
+  let stride = p.chans * p.row;
+  let q = o * p.row + tg;
   ${loads}
   ${cols}
   let y00 = a0 + a1 + a2;
@@ -150,40 +152,44 @@ ${ENTRY}
 export const winogradInput = new KernelFamily<WinogradVariant>('winograd_input', inputSource, (v) => `tiles${v.tiles}`);
 export const winogradOutput = new KernelFamily<WinogradVariant>('winograd_output', outputSource, (v) => `tiles${v.tiles}`);
 
-/**
- * U [16, R, O] from w [O', C', 3, 3]: forward (flip 0) r = input channel c, o = output channel k, g = w[k, c];
- * gradient to x (flip 1) r = k, o = c, g = w[k, c] rotated 180°. One invocation per (r, o), o fastest.
- */
-export const winogradWeight = new Kernel(
-  'winograd_weight',
-  /* wgsl */ `
+/** WGSL of winogradWeight, written out (no private arrays: lavapipe spills dynamically indexed ones). */
+function weightSource(): string {
+  const channel = (k: number) => {
+    const taps = range(3).map((i) => {
+      const row = `select(base${k} + ${3 * i}u, base${k} + ${6 - 3 * i}u, flip)`;
+      return `let v${k}_${i} = vec3<f32>(w[${row}], w[${row} + 1u], w[${row} + 2u]); let g${k}_${i} = select(v${k}_${i}, v${k}_${i}.zyx, flip);`;
+    });
+    // G g (4 x 3) rows, then each row times Gᵀ: (a.x, (a.x + a.y + a.z) / 2, (a.x - a.y + a.z) / 2, a.z).
+    const rows = [`g${k}_0`, `0.5 * (g${k}_0 + g${k}_1 + g${k}_2)`, `0.5 * (g${k}_0 - g${k}_1 + g${k}_2)`, `g${k}_2`]
+      .map((e, i) => `let a${k}_${i} = ${e};`);
+    return [`let base${k} = select(((4u * o4 + ${k}u) * p.red + r) * 9u, (r * p.outs + 4u * o4 + ${k}u) * 9u, flip);`, ...taps, ...rows].join('\n  ');
+  };
+  const entry = (k: number, xi: number) => {
+    const a = `a${k}_${xi >> 2}`;
+    return [`${a}.x`, `0.5 * (${a}.x + ${a}.y + ${a}.z)`, `0.5 * (${a}.x - ${a}.y + ${a}.z)`, `${a}.z`][xi & 3];
+  };
+  const stores = range(16).map((xi) => `u[q + ${xi}u * stride] = vec4<f32>(${range(4).map((k) => entry(k, xi)).join(', ')});`);
+  return /* wgsl */ `
 struct Params { red: u32, outs: u32, flip: u32 }
 @group(0) @binding(0) var<storage, read> w: array<f32>;
-@group(0) @binding(1) var<storage, read_write> u: array<f32>;
+@group(0) @binding(1) var<storage, read_write> u: array<vec4<f32>>;
 @group(0) @binding(2) var<uniform> p: Params;
 ${ENTRY}
-  if (id >= p.red * p.outs) { return; }
-  let o = id % p.outs;
-  let r = id / p.outs;
+  let outs4 = p.outs / 4u;
+  if (id >= p.red * outs4) { return; }
+  let o4 = id % outs4;
+  let r = id / outs4;
   let flip = p.flip != 0u;
-  let base = select((o * p.red + r) * 9u, (r * p.outs + o) * 9u, flip);
-  // Tap (i, j) of g: w's tap (i, j), or (2 - i, 2 - j) rotated.
-  var g: array<vec3<f32>, 3>;
-  for (var i = 0u; i < 3u; i++) {
-    let row = select(base + 3u * i, base + 6u - 3u * i, flip);
-    let v = vec3<f32>(w[row], w[row + 1u], w[row + 2u]);
-    g[i] = select(v, v.zyx, flip);
-  }
-  // G g (4 x 3), then (G g) Gᵀ row by row.
-  let rows = array<vec3<f32>, 4>(g[0], 0.5 * (g[0] + g[1] + g[2]), 0.5 * (g[0] - g[1] + g[2]), g[2]);
-  let stride = p.red * p.outs;
-  let q = r * p.outs + o;
-  for (var i = 0u; i < 4u; i++) {
-    let a = rows[i];
-    u[q + (4u * i) * stride] = a.x;
-    u[q + (4u * i + 1u) * stride] = 0.5 * (a.x + a.y + a.z);
-    u[q + (4u * i + 2u) * stride] = 0.5 * (a.x - a.y + a.z);
-    u[q + (4u * i + 3u) * stride] = a.z;
-  }
-}`,
-);
+  ${range(4).map(channel).join('\n  ')}
+  let stride = p.red * outs4;
+  let q = r * outs4 + o4;
+  ${stores.join('\n  ')}
+}`;
+}
+
+/**
+ * U [16, R, O] from w [O', C', 3, 3]: forward (flip 0) r = input channel c, o = output channel k, g = w[k, c];
+ * gradient to x (flip 1) r = k, o = c, g = w[k, c] rotated 180° (tap (i, j) is w's (2 - i, 2 - j)). One
+ * invocation per (r, 4 consecutive o), o fastest, U written as vec4s (O % 4 == 0).
+ */
+export const winogradWeight = new Kernel('winograd_weight', weightSource());

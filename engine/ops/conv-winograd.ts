@@ -44,7 +44,7 @@ export function usesWinograd(g: ConvGeometry, pass: 'forward' | 'inputGrad' = 'f
   // The gradient to x pads dy by 2 - p: a side padded past 2 would need a negative padding.
   if (pass === 'inputGrad' && g.padding.some((p) => p > 2)) return false;
   if (mode !== 'always' && g.n * red * outs * 9 * outH * outW < WINOGRAD_MIN_MACS) return false;
-  const tiles = g.n * Math.ceil(outH / 2) * Math.ceil(outW / 2);
+  const tiles = Math.ceil((g.n * Math.ceil(outH / 2) * Math.ceil(outW / 2)) / 4) * 4;
   return 4 * POSITIONS * Math.max(red, outs) * tiles <= WINOGRAD_MAX_BYTES;
 }
 
@@ -60,22 +60,27 @@ function winogradConv(
   const tiles = n * tilesH * tilesW;
   const per = tilesW % 4 === 0 ? 4 : 1;
   const groups = tiles / per;
-  const v = allocate([POSITIONS, red, tiles]);
+  // V's and M's rows are padded to a multiple of 4 tiles, so the GEMM reads and writes them as vec4s (14x14
+  // maps have 49 tiles an image). The padding columns are never written by the input transform nor read by
+  // the output transform; the GEMM's columns are independent, so whatever they hold stays there.
+  const tilesPadded = Math.ceil(tiles / 4) * 4;
+  const row = tilesPadded / per;
+  const v = allocate([POSITIONS, red, tilesPadded]);
   winogradInput.get({ tiles: per }).run(
     { x: src.storage, v: v.storage },
-    { chans: red, h: src2[0], w: src2[1], pad_t: padTop, pad_l: padLeft, tiles_h: tilesH, tiles_w: tilesW, groups, total: src.size },
+    { chans: red, h: src2[0], w: src2[1], pad_t: padTop, pad_l: padLeft, tiles_h: tilesH, tiles_w: tilesW, groups, row, total: src.size },
     grid1d(red * groups, WINOGRAD_WG),
   );
   const u = allocate([POSITIONS, red, outs]);
-  winogradWeight.run({ w: w.storage, u: u.storage }, { red, outs, flip: flip ? 1 : 0 }, grid1d(red * outs, WINOGRAD_WG));
-  const m = allocate([POSITIONS, outs, tiles]);
+  winogradWeight.run({ w: w.storage, u: u.storage }, { red, outs, flip: flip ? 1 : 0 }, grid1d((red * outs) / 4, WINOGRAD_WG));
+  const m = allocate([POSITIONS, outs, tilesPadded]);
   // 16 "images" (positions ξ), each with its own [red, outs] weight U[ξ].
-  runPointwise(v, u, null, m, POSITIONS, red, outs, tiles, true, red * outs, false);
+  runPointwise(v, u, null, m, POSITIONS, red, outs, tilesPadded, true, red * outs, false);
   v.dispose();
   u.dispose();
   winogradOutput.get({ tiles: per }).run(
     { m: m.storage, bias: (bias ?? m).storage, y: out.storage },
-    { chans: outs, oh: out2[0], ow: out2[1], tiles_h: tilesH, tiles_w: tilesW, groups, has_bias: bias ? 1 : 0 },
+    { chans: outs, oh: out2[0], ow: out2[1], tiles_h: tilesH, tiles_w: tilesW, groups, row, has_bias: bias ? 1 : 0 },
     grid1d(outs * groups, WINOGRAD_WG),
   );
   m.dispose();
