@@ -1,11 +1,18 @@
 // Ceilings that follow the machine through a run. A ceiling is the best throughput a suite measured (the
-// copy kernel's GB/s, the best matmul GFLOP/s). On a shared 2-core machine the adapter's speed drifts: the
-// same copy kernel measured 4.5-6.1 GB/s at the starts of runs an hour apart, and a ceiling taken once in a
-// fast minute sank every later fraction. So each ceiling comes with a check, one fixed kernel re-timed in
-// a fraction of a second: three times right after the suite that measured the best (their median is the
-// reference), then once after every later suite. The ceiling is the best scaled to the run's typical speed:
-// best · median(all checks) / reference. Scaling each suite by the checks around it instead was tried and
-// let one quiet quarter-second (a copy check at 8.0 GB/s among 4.2-5.4) halve two suites' fractions.
+// copy kernel's GB/s, the best matmul GFLOP/s). On a shared 2-core machine the adapter's speed drifts and
+// flips between two modes about 2x apart (a 1024³ matmul's runs in one row: 231-240 ms and 472-490 ms):
+// the same copy kernel measured 4.5-6.1 GB/s at the starts of runs an hour apart, and a ceiling taken once
+// in a fast minute sank every later fraction. So each ceiling comes with a check, one fixed kernel re-timed
+// in a fraction of a second: three times right after the suite that measured the best (their median is
+// the reference), then once after every later suite.
+// - Anchored (what the copy and matmul suites do): the suite also times its best kernels alternating with
+//   the check, which gives their speed as a multiple of the check's, free of the mode they ran in; the
+//   ceiling is the largest multiple times the median of all checks. (Scaling the best by median(checks) /
+//   reference was not enough: the 1024³ matmul's row caught a fast stretch, at 6.11 GFLOP/s, while the
+//   three checks after it measured 4.37, 4.52 and 6.11, and every conv fraction of that run sank 25%.)
+// - Otherwise: best · median(all checks) / reference.
+// Scaling each suite by the checks around it instead was tried and let one quiet quarter-second (a copy
+// check at 8.0 GB/s among 4.2-5.4) halve two suites' fractions.
 
 const median = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b);
@@ -18,7 +25,9 @@ export interface CeilingSummary {
   best: number;
   /** What the check measured right after that suite (the median of three), then after every later suite. */
   checks: number[];
-  /** The ceiling every row uses: best · median(checks) / checks[0]. */
+  /** The best kernels' speeds as multiples of the check's, each timed alternating with it (anchored ceilings). */
+  multiples?: number[];
+  /** The ceiling every row uses: max(multiples) · median(checks), or best · median(checks) / checks[0]. */
   value: number;
   /** The suite that measured it (its index in the run). */
   suite: number;
@@ -28,6 +37,7 @@ interface Entry {
   best: number;
   suite: number;
   check: () => Promise<number>;
+  multiples?: number[];
   /** Check values by the index of the suite they followed. */
   after: Map<number, number>;
 }
@@ -35,11 +45,19 @@ interface Entry {
 export class CeilingTracker {
   private readonly entries = new Map<string, Entry>();
 
-  /** Records ceiling `name` measured by suite `suite` and takes its reference check at once (three runs). */
-  async register(name: string, best: number, suite: number, check: () => Promise<number>): Promise<void> {
+  /**
+   * Records ceiling `name` measured by suite `suite` and takes its reference check at once (three runs).
+   * `anchors`: each times one of the suite's best kernels alternating with the check and returns its speed
+   * as a multiple of the check's.
+   */
+  async register(name: string, best: number, suite: number, check: () => Promise<number>, anchors: (() => Promise<number>)[] = []): Promise<void> {
     const entry: Entry = { best, suite, check, after: new Map() };
     this.entries.set(name, entry);
     entry.after.set(suite, median([await check(), await check(), await check()]));
+    if (anchors.length) {
+      entry.multiples = [];
+      for (const anchor of anchors) entry.multiples.push(await anchor());
+    }
   }
 
   /** Re-runs every registered check, except the one registered by this suite (it has just run it). */
@@ -51,7 +69,9 @@ export class CeilingTracker {
   valueFor(name: string, suite: number): number | undefined {
     const entry = this.entries.get(name);
     if (!entry || suite < entry.suite) return undefined;
-    return (entry.best * median([...entry.after.values()])) / entry.after.get(entry.suite)!;
+    const typical = median([...entry.after.values()]);
+    if (entry.multiples) return Math.max(...entry.multiples) * typical;
+    return (entry.best * typical) / entry.after.get(entry.suite)!;
   }
 
   /** Every ceiling's best and checks, for the result file. */
@@ -59,7 +79,10 @@ export class CeilingTracker {
     return Object.fromEntries(
       [...this.entries].map(([name, e]) => [
         name,
-        { best: e.best, suite: e.suite, checks: [...e.after].sort((a, b) => a[0] - b[0]).map(([, v]) => v), value: this.valueFor(name, e.suite)! },
+        {
+          best: e.best, suite: e.suite, checks: [...e.after].sort((a, b) => a[0] - b[0]).map(([, v]) => v),
+          ...(e.multiples ? { multiples: e.multiples } : {}), value: this.valueFor(name, e.suite)!,
+        },
       ]),
     );
   }

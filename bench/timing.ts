@@ -244,8 +244,11 @@ export interface ShaderSpec {
   workgroups: [number, number?, number?];
 }
 
-/** Times one dispatch of a user WGSL compute shader. Buffers given as byte sizes are allocated and freed here. */
-export async function timeShader(spec: ShaderSpec, opts: TimingOptions = {}): Promise<Timing> {
+/**
+ * One dispatch of a user WGSL compute shader as a driver (for `timeWorks`, e.g. alternating with another);
+ * buffers given as byte sizes are allocated here and freed by `dispose`.
+ */
+export function shaderWork(spec: ShaderSpec): { driver: WorkDriver; dispose(): void } {
   // The pipeline cache is keyed by name: the source's hash keeps two shaders of one name apart.
   const kernel = new Kernel(`${spec.name}#${hashString(spec.wgsl)}`, spec.wgsl);
   const owned: Tensor[] = [];
@@ -258,10 +261,21 @@ export async function timeShader(spec: ShaderSpec, opts: TimingOptions = {}): Pr
     }),
   );
   const [x, y = 1, z = 1] = spec.workgroups;
+  return {
+    driver: engineDriver(() => kernel.run(storages, spec.uniforms ?? {}, [x, y, z])),
+    dispose: () => {
+      for (const t of owned) t.dispose();
+    },
+  };
+}
+
+/** Times one dispatch of a user WGSL compute shader. Buffers given as byte sizes are allocated and freed here. */
+export async function timeShader(spec: ShaderSpec, opts: TimingOptions = {}): Promise<Timing> {
+  const work = shaderWork(spec);
   try {
-    return await timeGpu(() => kernel.run(storages, spec.uniforms ?? {}, [x, y, z]), opts);
+    return await timeWork(work.driver, opts);
   } finally {
-    for (const t of owned) t.dispose();
+    work.dispose();
   }
 }
 

@@ -32,4 +32,15 @@ describe('bench ceilings scaled to the run', () => {
     expect(t.valueFor('a', 2)).toBeCloseTo((2 * 3) / 1, 12);
     expect(t.valueFor('b', 2)).toBeCloseTo((10 * 7.5) / 5, 12);
   });
+
+  it('anchored: the largest multiple of the check a best kernel ran at, alternating with it, times the median check', async () => {
+    const t = new CeilingTracker();
+    // The suite's best (9) came from a fast stretch; timed against the check its kernels ran 1.1x and 1.25x.
+    await t.register('matmul', 9, 1, scripted([4, 6, 5, 3, 5]), [async () => 1.1, async () => 1.25]);
+    await t.checkAfter(2);
+    await t.checkAfter(3);
+    // Checks: reference median(4, 6, 5) = 5, then 3 and 5: median(5, 3, 5) = 5.
+    expect(t.valueFor('matmul', 3)).toBeCloseTo(1.25 * 5, 12);
+    expect(t.summary().matmul).toEqual({ best: 9, suite: 1, checks: [5, 3, 5], multiples: [1.1, 1.25], value: 6.25 });
+  });
 });
