@@ -193,3 +193,112 @@ ${ENTRY}
  * invocation per (r, 4 consecutive o), o fastest, U written as vec4s (O % 4 == 0).
  */
 export const winogradWeight = new Kernel('winograd_weight', weightSource());
+
+// The weight gradient as F(3x3, 2x2) (`kernels` of the same family, engine/ops/conv-winograd.ts):
+//   dw[k, c] (3x3) = Σ over 2x2 tiles t of dy of Aᵀ [(G dy_t Gᵀ) ⊙ (Bᵀ d_t B)] A, with d_t the 4x4 patch of x
+//   under tile t, i.e. the correlation of d_t with dy_t. Bᵀ is the forward's up to the sign of its last row
+//   ([0 -1 0 1] here); G's last row is negated to match ([0 -1] for [0 1]), so the input transform is reused
+//   as it is. The sum over tiles is the GEMM's reduction: both operands are written tile-major,
+//   V [16, T, C] and U [16, T, K], channel fastest, so the pointwise kernel reads them as rows of its x and
+//   columns of its weight.
+//     G = [1 0; ½ ½; ½ -½; 0 -1]   Aᵀ = [1 1 1 0; 0 1 -1 0; 0 1 1 1]
+
+/** Tile-major input transform: V [16, T, C] = Bᵀ d B, one invocation per (tile, channel), channel fastest. */
+export const winogradInputTileMajor = new Kernel(
+  'winograd_input_tile_major',
+  /* wgsl */ `
+struct Params { chans: u32, h: u32, w: u32, pad_t: i32, pad_l: i32, tiles_h: u32, tiles_w: u32, tiles: u32, total: u32 }
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> v: array<f32>;
+@group(0) @binding(2) var<uniform> p: Params;
+${ENTRY}
+  if (id >= p.chans * p.tiles) { return; }
+  let c = id % p.chans;
+  let t = id / p.chans;
+  ${TILE_COORDS}
+  let top = i32(2u * ty) - p.pad_t;
+  let x0 = i32(2u * tx) - p.pad_l;
+  let base = i32((img * p.chans + c) * p.h * p.w);
+  let last = i32(p.total) - 1;
+  ${range(4).map((j) => `let col_ok${j} = x0 + ${j} >= 0 && x0 + ${j} < i32(p.w);`).join(' ')}
+  ${range(4)
+    .map((i) => {
+      const row = `let row${i} = top + ${i}; let row_ok${i} = row${i} >= 0 && row${i} < i32(p.h); let rb${i} = base + row${i} * i32(p.w);`;
+      return [row, ...range(4).map((j) => `let d${i}_${j} = select(0.0, x[u32(clamp(rb${i} + x0 + ${j}, 0, last))], row_ok${i} && col_ok${j});`)].join('\n  ');
+    })
+    .join('\n  ')}
+  ${range(4).map((j) => `let r0_${j} = d0_${j} - d2_${j}; let r1_${j} = d1_${j} + d2_${j}; let r2_${j} = d2_${j} - d1_${j}; let r3_${j} = d1_${j} - d3_${j};`).join('\n  ')}
+  let stride = p.tiles * p.chans;
+  let o = t * p.chans + c;
+  ${range(16)
+    .map((xi) => {
+      const i = xi >> 2;
+      const value = [`r${i}_0 - r${i}_2`, `r${i}_1 + r${i}_2`, `r${i}_2 - r${i}_1`, `r${i}_1 - r${i}_3`][xi & 3];
+      return `v[o + ${xi}u * stride] = ${value};`;
+    })
+    .join('\n  ')}
+}`,
+);
+
+/** U [16, T, K] = G dy_t Gᵀ of each 2x2 tile of dy (zero outside it), one invocation per (tile, channel). */
+export const winogradGradTransform = new Kernel(
+  'winograd_grad_transform',
+  /* wgsl */ `
+struct Params { chans: u32, oh: u32, ow: u32, tiles_h: u32, tiles_w: u32, tiles: u32 }
+@group(0) @binding(0) var<storage, read> gy: array<f32>;
+@group(0) @binding(1) var<storage, read_write> u: array<f32>;
+@group(0) @binding(2) var<uniform> p: Params;
+${ENTRY}
+  if (id >= p.chans * p.tiles) { return; }
+  let k = id % p.chans;
+  let t = id / p.chans;
+  ${TILE_COORDS}
+  let oy = 2u * ty;
+  let ox = 2u * tx;
+  let base = ((img * p.chans + k) * p.oh + oy) * p.ow + ox;
+  let has_col1 = ox + 1u < p.ow;
+  let has_row1 = oy + 1u < p.oh;
+  let g00 = gy[base];
+  // Past the map's edge: read the tile's first value (in bounds) and use 0.
+  let g01 = select(0.0, gy[base + select(0u, 1u, has_col1)], has_col1);
+  let g10 = select(0.0, gy[base + select(0u, p.ow, has_row1)], has_row1);
+  let g11 = select(0.0, gy[base + select(0u, p.ow + 1u, has_row1 && has_col1)], has_row1 && has_col1);
+  // G g: rows (g0, (g0 + g1) / 2, (g0 - g1) / 2, -g1) of the tile's rows g0 = (g00, g01), g1 = (g10, g11).
+  let a0 = vec2<f32>(g00, g01);
+  let a1 = 0.5 * (vec2<f32>(g00, g01) + vec2<f32>(g10, g11));
+  let a2 = 0.5 * (vec2<f32>(g00, g01) - vec2<f32>(g10, g11));
+  let a3 = -vec2<f32>(g10, g11);
+  let stride = p.tiles * p.chans;
+  let o = t * p.chans + k;
+  ${range(4)
+    .map((i) =>
+      [`a${i}.x`, `0.5 * (a${i}.x + a${i}.y)`, `0.5 * (a${i}.x - a${i}.y)`, `-a${i}.y`]
+        .map((e, j) => `u[o + ${4 * i + j}u * stride] = ${e};`)
+        .join(' '),
+    )
+    .join('\n  ')}
+}`,
+);
+
+/** dw [K, C, 3, 3] = Aᵀ M A of M [16, K, C] (the GEMM's sum over tiles), one invocation per (k, c). */
+export const winogradGradOutput = new Kernel(
+  'winograd_grad_output',
+  /* wgsl */ `
+struct Params { count: u32 }
+@group(0) @binding(0) var<storage, read> m: array<f32>;
+@group(0) @binding(1) var<storage, read_write> dw: array<f32>;
+@group(0) @binding(2) var<uniform> p: Params;
+${ENTRY}
+  if (id >= p.count) { return; }
+  ${range(16).map((xi) => `let m${xi} = m[id + ${xi}u * p.count];`).join('\n  ')}
+  // Aᵀ along each row i: (m_i0 + m_i1 + m_i2, m_i1 - m_i2, m_i1 + m_i2 + m_i3), then along the columns.
+  ${range(4).map((i) => `let e${i} = vec3<f32>(m${4 * i} + m${4 * i + 1} + m${4 * i + 2}, m${4 * i + 1} - m${4 * i + 2}, m${4 * i + 1} + m${4 * i + 2} + m${4 * i + 3});`).join('\n  ')}
+  let y0 = e0 + e1 + e2;
+  let y1 = e1 - e2;
+  let y2 = e1 + e2 + e3;
+  let o = id * 9u;
+  dw[o] = y0.x; dw[o + 1u] = y0.y; dw[o + 2u] = y0.z;
+  dw[o + 3u] = y1.x; dw[o + 4u] = y1.y; dw[o + 5u] = y1.z;
+  dw[o + 6u] = y2.x; dw[o + 7u] = y2.y; dw[o + 8u] = y2.z;
+}`,
+);

@@ -1,5 +1,6 @@
-// Winograd F(2x2, 3x3) (engine/ops/conv-winograd.ts, kernels/winograd.ts): 3x3 stride-1 dense convs with
-// 16+ channels, forward and gradient to x (and convTranspose2d's forward), against the float64 reference.
+// Winograd (engine/ops/conv-winograd.ts, kernels/winograd.ts): 3x3 stride-1 dense convs with 16+ channels,
+// forward and gradient to x as F(2x2, 3x3) (and convTranspose2d's forward), weight gradient as F(3x3, 2x2),
+// against the float64 reference.
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { setWinogradConv, usesWinograd, WINOGRAD_MIN_MACS } from '../engine/ops/conv-winograd.ts';
@@ -8,17 +9,19 @@ import type { ConvConfig } from '../engine/testing/arbitraries.ts';
 import { convShapes } from '../engine/testing/refs/conv.ts';
 import { checkOp } from '../engine/testing/index.ts';
 import { setTuning } from '../engine/tuning.ts';
-import { winogradInput, winogradOutput } from '../kernels/winograd.ts';
+import { winogradGradOutput, winogradGradTransform, winogradInput, winogradOutput } from '../kernels/winograd.ts';
 import { checkConv, conv, convTransposeCase } from './helpers/conv-case.ts';
 
 const PROPERTY_TIMEOUT = 600_000;
 
 /** Which passes take Winograd by usesWinograd's rule: 16+ channels reduced and produced, a multiple of 4 produced. */
-function expectedPasses(c: ConvConfig): { forward: boolean; inputGrad: boolean } {
+function expectedPasses(c: ConvConfig): { forward: boolean; inputGrad: boolean; weightGrad: boolean } {
   const eligible = c.kernelH === 3 && c.kernelW === 3 && c.groups === 1 && c.stride.every((s) => s === 1) && c.dilation.every((d) => d === 1);
+  const forward = eligible && c.inChannels >= 16 && c.outChannels >= 16 && c.outChannels % 4 === 0;
   return {
-    forward: eligible && c.inChannels >= 16 && c.outChannels >= 16 && c.outChannels % 4 === 0,
+    forward,
     inputGrad: eligible && c.outChannels >= 16 && c.inChannels >= 16 && c.inChannels % 4 === 0 && c.padding.every((p) => p <= 2),
+    weightGrad: forward,
   };
 }
 
@@ -55,6 +58,9 @@ describe('conv2d as Winograd F(2x2, 3x3)', () => {
     expect(usesWinograd(geometry(2, 16, 16, 8), 'inputGrad')).toBe(true);
     expect(usesWinograd(geometry(2, 16, 18, 8))).toBe(false);
     expect(usesWinograd(geometry(2, 16, 18, 8), 'inputGrad')).toBe(true);
+    expect(usesWinograd(geometry(2, 16, 16, 8), 'weightGrad')).toBe(true);
+    expect(usesWinograd(geometry(1, 16, 16, 8), 'weightGrad')).toBe(false);
+    expect(usesWinograd(geometry(2, 16, 18, 8), 'weightGrad')).toBe(false);
     expect(usesWinograd({ ...geometry(2, 16, 16, 8), stride: [1, 2] })).toBe(false);
     expect(usesWinograd({ ...geometry(2, 16, 16, 8), padding: [3, 3, 3, 3], oh: 12, ow: 12 }, 'inputGrad')).toBe(false);
     // V would hold 16 · 64 · (64 · 128 · 128 tiles) floats: 256 MiB.
@@ -63,23 +69,26 @@ describe('conv2d as Winograd F(2x2, 3x3)', () => {
   it('matches the reference (forward, gradients to x, w and bias) and takes the path where usesWinograd says', async () => {
     const input = vi.spyOn(winogradInput, 'get');
     const output = vi.spyOn(winogradOutput, 'get');
+    const gradIn = vi.spyOn(winogradGradTransform, 'run');
+    const gradOut = vi.spyOn(winogradGradOutput, 'run');
     onTestFinished(() => {
-      input.mockRestore();
-      output.mockRestore();
+      for (const spy of [input, output, gradIn, gradOut]) spy.mockRestore();
     });
-    const seen = { forward: 0, inputGrad: 0, tiles4: 0, tiles1: 0 };
+    const seen = { forward: 0, inputGrad: 0, weightGrad: 0, tiles4: 0, tiles1: 0 };
     await fc.assert(
       fc.asyncProperty(winogradCase, fc.nat(1000), async (p, seed) => {
-        input.mockClear();
-        output.mockClear();
+        for (const spy of [input, output, gradIn, gradOut]) spy.mockClear();
         const c = conv(p);
         await checkConv(c, seed);
         const want = expectedPasses(c);
         // One input and one output transform per Winograd pass.
         expect(input.mock.calls.length, `passes on ${JSON.stringify(p)}`).toBe(Number(want.forward) + Number(want.inputGrad));
         expect(output.mock.calls.length).toBe(input.mock.calls.length);
+        expect(gradIn.mock.calls.length, `weight gradient on ${JSON.stringify(p)}`).toBe(Number(want.weightGrad));
+        expect(gradOut.mock.calls.length).toBe(gradIn.mock.calls.length);
         seen.forward += Number(want.forward);
         seen.inputGrad += Number(want.inputGrad);
+        seen.weightGrad += Number(want.weightGrad);
         for (const [v] of input.mock.calls) seen[v.tiles === 4 ? 'tiles4' : 'tiles1']++;
       }),
       { numRuns: 30 },
@@ -92,12 +101,18 @@ describe('conv2d as Winograd F(2x2, 3x3)', () => {
     ['16->16 at 7x7 (4 tiles an invocation, the last one half outside)', conv({ batch: 1, inChannels: 16, outChannels: 16, height: 7, width: 7, padding: [1, 1, 1, 1] })],
     ['64->64 at 14x14 (one tile an invocation), ResNet-like', conv({ batch: 2, inChannels: 64, outChannels: 64, height: 14, width: 14, padding: [1, 1, 1, 1] })],
     ['24->20 unpadded 1x9 output rows, asymmetric padding', conv({ batch: 3, inChannels: 24, outChannels: 20, height: 3, width: 11, padding: [0, 0, 2, 0] })],
+    ['16->16 at 32x32 over 2 images (the weight gradient sums 512 tiles in 2 slices)', conv({ batch: 2, inChannels: 16, outChannels: 16, height: 32, width: 32, padding: [1, 1, 1, 1] })],
     ['16->16 with padding 2 (the gradient to x unpadded)', conv({ batch: 1, inChannels: 16, outChannels: 16, height: 5, width: 6, padding: [2, 2, 2, 2], bias: true })],
   ])('%s', async (_name, c) => {
     const input = vi.spyOn(winogradInput, 'get');
-    onTestFinished(() => input.mockRestore());
+    const grad = vi.spyOn(winogradGradTransform, 'run');
+    onTestFinished(() => {
+      input.mockRestore();
+      grad.mockRestore();
+    });
     await checkConv(c, 4);
     expect(input.mock.calls.length).toBe(2);
+    expect(grad.mock.calls.length).toBe(1);
   }, PROPERTY_TIMEOUT);
 
   it('padding 3: the forward as Winograd, the gradient to x (which would pad -1) on the other paths', async () => {

@@ -14,7 +14,7 @@ import { channelBlock, denseLayout, finishSlices, forEachPhase, isDepthwise, isP
 import { depthwiseWeightGradRows, runDepthwise, type DepthwisePass } from './conv-depthwise.ts';
 import { pointwiseWeightGrad, runPointwise } from './conv-pointwise.ts';
 import { im2colForward, im2colInputGrad, usesIm2col } from './conv-im2col.ts';
-import { usesWinograd, winogradForward, winogradInputGrad } from './conv-winograd.ts';
+import { usesWinograd, winogradForward, winogradInputGrad, winogradWeightGrad } from './conv-winograd.ts';
 
 export type { ConvGeometry } from './conv-common.ts';
 export { setDepthwiseKernel, type DepthwiseKernelChoice } from './conv-depthwise.ts';
@@ -199,6 +199,7 @@ export function convWeightGrad(g: ConvGeometry, x: Tensor, gy: Tensor): Tensor {
   const og = g.o / g.groups;
   const wShape = [g.o, cg, g.kh, g.kw];
   if (isPointwise(g)) return pointwiseWeightGrad(g, x, gy);
+  if (usesWinograd(g, 'weightGrad')) return winogradWeightGrad(g, x, gy);
   const rows = g.n * g.oh;
   const { step, jm } = columnBlocking(g.stride[1], g.dilation[1]);
   const colItems = blockedItems(g.ow, step, CONV_COLS);

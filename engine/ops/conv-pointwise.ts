@@ -91,6 +91,22 @@ const POINTWISE_WGRAD_MAX_INVOCATIONS = { software: 512, gpu: 65536 };
 const POINTWISE_WGRAD_MIN_SLICE_ROWS = { software: 256, gpu: 32 };
 
 /**
+ * How many slices (a divisor of `rows`) to cut the reduction of a sliced pointwise product into, for
+ * `images` products of `outCh` output channels over `pix` pixels each: as many as keep the invocations
+ * within POINTWISE_WGRAD_MAX_INVOCATIONS and the slices at least POINTWISE_WGRAD_MIN_SLICE_ROWS long.
+ */
+export function reductionSlices(rows: number, images: number, pix: number, outCh: number): number {
+  const { ob, pixBlocks } = pointwiseBlocks(1, pix, outCh, true, true);
+  const perSlice = images * Math.ceil(outCh / ob) * pixBlocks;
+  const t = tuning();
+  let slices = 1;
+  for (let s = 2; s * perSlice <= POINTWISE_WGRAD_MAX_INVOCATIONS[t] && rows / s >= POINTWISE_WGRAD_MIN_SLICE_ROWS[t]; s++) {
+    if (rows % s === 0) slices = s;
+  }
+  return slices;
+}
+
+/**
  * dw [O, C] = Σ over the N·P pixel rows r of dyᵀ[r, o] · xᵀ[r, c], run as the pointwise kernel (lanes along
  * C, reduction along r) on transposed copies dyᵀ [N·P, O] and xᵀ [N·P, C]: the [R, O] weight layout it
  * reads as vec4 columns is exactly dyᵀ. The rows are split into S slices (S divides N·P), each slice an
@@ -102,13 +118,7 @@ function pointwiseWeightGradSlices(g: ConvGeometry, x: Tensor, gy: Tensor): Tens
   const rows = g.n * pix;
   const xT = contiguous(x.view([g.n, pix, g.c], [g.c * pix, 1, pix], x.offset));
   const gyT = contiguous(gy.view([g.n, pix, g.o], [g.o * pix, 1, pix], gy.offset));
-  const { ob, pixBlocks } = pointwiseBlocks(1, g.c, g.o, true, true);
-  const perSlice = Math.ceil(g.o / ob) * pixBlocks;
-  const t = tuning();
-  let slices = 1;
-  for (let s = 2; s * perSlice <= POINTWISE_WGRAD_MAX_INVOCATIONS[t] && rows / s >= POINTWISE_WGRAD_MIN_SLICE_ROWS[t]; s++) {
-    if (rows % s === 0) slices = s;
-  }
+  const slices = reductionSlices(rows, 1, g.c, g.o);
   const partial = allocate([slices, g.o, g.c]);
   runPointwise(xT, gyT, null, partial, slices, rows / slices, g.o, g.c, true, (rows / slices) * g.o);
   xT.dispose();
