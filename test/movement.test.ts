@@ -1,9 +1,10 @@
 // Views (engine/ops/movement.ts): reshape, permute, transpose, expand, contiguous, on dense and
 // non-contiguous inputs; references against central differences, GPU values and gradients against them.
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import * as E from '../engine/index.ts';
 import type { Tensor } from '../engine/index.ts';
+import { transposeKernels } from '../kernels/transpose.ts';
 import {
   arb, applyLayout, checkOp, composeInputs, contiguousRef, expandRef, gradcheck, permuteRef, ref, reshapeRef,
   transposeRef, withLayouts, type Layout, type RefOp, type RefTensor,
@@ -151,6 +152,23 @@ describe('chains of views', () => {
       }),
       { numRuns: 40 },
     );
+    // Row tiles (64+ blocks of 4 along r: lanes along r on a 3-D grid), a partial last tile, with offsets
+    // and batches; the spy checks that they took that layout.
+    const layouts = vi.spyOn(transposeKernels, 'get');
+    onTestFinished(() => layouts.mockRestore());
+    for (const [batch, rows, cols, offset] of [[1, 256, 4, 0], [3, 516, 8, 4], [2, 260, 12, 8]]) {
+      const base = E.fromArray(Float32Array.from({ length: offset + batch * rows * cols }, (_, i) => (i % 1013) * 0.25));
+      const view = base.view([batch, rows, cols], [rows * cols, 1, rows], offset);
+      const dense = E.contiguous(view);
+      const expected = new Float32Array(batch * rows * cols);
+      for (let b = 0; b < batch; b++) {
+        for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) expected[(b * rows + r) * cols + c] = ((offset + (b * cols + c) * rows + r) % 1013) * 0.25;
+      }
+      expect(Array.from(await dense.toArray())).toEqual(Array.from(expected));
+      for (const t of [base, view, dense]) t.dispose();
+    }
+    expect(layouts.mock.calls.map(([v]) => v.layout)).toEqual(['rows64', 'rows64', 'rows64']);
+    layouts.mockRestore();
     // 4097 x 4099 per element: past 65535 workgroups of 256.
     const [rows, cols] = [4097, 4099];
     const base = E.fromArray(Float32Array.from({ length: rows * cols }, (_, i) => i % 9973));

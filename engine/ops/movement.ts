@@ -3,8 +3,8 @@ import { apply, type FunctionDef } from '../autograd.ts';
 import { contiguousStrides, shapeString, sizeOf } from '../host.ts';
 import { allocate, registerContiguousCopy, Tensor } from '../tensor.ts';
 import { map } from './map.ts';
-import { grid1d } from '../kernel.ts';
-import { transposeKernels } from '../../kernels/transpose.ts';
+import { grid1d, MAX_WORKGROUPS_PER_DIM } from '../kernel.ts';
+import { TRANSPOSE_ROW_TILE, transposeKernels } from '../../kernels/transpose.ts';
 import { WG } from '../../kernels/prelude.ts';
 
 /** [batches, rows, cols] when t is a batch of matrices stored transposed (strides [..., 1, rows]), else null. */
@@ -26,8 +26,13 @@ function copyKernel(t: Tensor): Tensor {
     const [batches, rows, cols] = matrices;
     const out = allocate(t.shape);
     const block4 = rows % 4 === 0 && cols % 4 === 0 && t.offset % 4 === 0;
+    const uniforms = { batches, rows, cols, offset: t.offset };
+    if (block4 && rows / 4 >= TRANSPOSE_ROW_TILE && cols / 4 <= MAX_WORKGROUPS_PER_DIM && batches <= MAX_WORKGROUPS_PER_DIM) {
+      transposeKernels.get({ layout: 'rows64' }).run({ src: t.storage, out: out.storage }, uniforms, [Math.ceil(rows / 4 / TRANSPOSE_ROW_TILE), cols / 4, batches]);
+      return out;
+    }
     const items = block4 ? (batches * rows * cols) / 16 : batches * rows * cols;
-    transposeKernels.get({ block4 }).run({ src: t.storage, out: out.storage }, { batches, rows, cols, offset: t.offset }, grid1d(items, WG));
+    transposeKernels.get({ layout: block4 ? 'block4' : 'element' }).run({ src: t.storage, out: out.storage }, uniforms, grid1d(items, WG));
     return out;
   }
   return map(t.dtype === 'int32' ? 'copy_i32' : 'copy', 'a', [t]);
