@@ -1,10 +1,10 @@
 // mixedOp (FNA++ spec §3.1, §3.3): float64 reference (gradcheck), GPU vs reference for the weighted sum,
 // candidate and alpha gradients, and the expected cost.
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { mixedOp } from '../engine/ops/mixedop.ts';
 import { setTuning } from '../engine/tuning.ts';
-import { MIXED_CHUNK, MIXED_MAX_SUBSET, MIXED_SUM_CHUNK } from '../kernels/mixedop.ts';
+import { MIXED_CHUNK, MIXED_MAX_SUBSET, MIXED_SUM_CHUNK, mixedSum } from '../kernels/mixedop.ts';
 import { fromArray } from '../engine/ops/creation.ts';
 import { backward } from '../engine/autograd.ts';
 import { tidy } from '../engine/scope.ts';
@@ -233,6 +233,21 @@ describe('mixedOp on the GPU', () => {
         const subset = [...Array(s).keys()].map((j) => (MIXED_MAX_SUBSET - 1 + 3 * MIXED_MAX_SUBSET - 3 * j) % MIXED_MAX_SUBSET);
         await checkMixed({ shape, k: MIXED_MAX_SUBSET, subset, temperature: 0.9, costs: [], seed: 30 + s });
       }
+    }
+  });
+
+  it('runs a first sum chunk that fills all 7 slots as the full variant (constant slots and trip count), others generic', async () => {
+    const get = vi.spyOn(mixedSum, 'get');
+    onTestFinished(() => get.mockRestore());
+    for (const s of [MIXED_SUM_CHUNK, 2 * MIXED_SUM_CHUNK, MIXED_SUM_CHUNK - 1]) {
+      get.mockClear();
+      const subset = [...Array(s).keys()];
+      await checkMixed({ shape: [2, 3, 8, 8], k: 2 * MIXED_SUM_CHUNK, subset, temperature: 1.1, costs: [], seed: 50 + s });
+      // Each forward of the check (it runs more than one) dispatches its chunks in order.
+      const full = get.mock.calls.map(([v]) => Boolean(v.full && v.per));
+      const perForward = s === MIXED_SUM_CHUNK ? [true] : s === 2 * MIXED_SUM_CHUNK ? [true, false] : [false];
+      expect(full.length > 0 && full.length % perForward.length === 0, `${full.length} calls`).toBe(true);
+      expect(full, `subset of ${s}`).toEqual(Array.from({ length: full.length / perForward.length }, () => perForward).flat());
     }
   });
 

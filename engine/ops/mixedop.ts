@@ -87,17 +87,16 @@ function uniforms(a: MixedAttrs, { n = 0, alphaOffset = 0, slots = [], threads =
  * tuning: at least MIXED_PER_THREAD items an invocation and at most MIXED_MAX_THREADS invocations (lavapipe
  * pays per invocation; 4 items an invocation ran the op 1.4-2x slower). GPU tuning: MIXED_PER_GPU_THREAD.
  */
-function layout(n: number): { vec4: boolean; items: number; groups: number; threads: number; per: number; wg: number } {
+function layout(n: number): { vec4: boolean; items: number; groups: number; threads: number; per: number; wg: number; perConst: number } {
   const vec4 = n > 0 && n % 4 === 0;
   const items = vec4 ? n / 4 : n;
   const t = tuning();
   const wg = MIXED_WG[t];
-  const per =
-    t === 'gpu'
-      ? Math.max(MIXED_PER_GPU_THREAD, Math.ceil(items / (wg * MAX_WORKGROUPS_PER_DIM)))
-      : Math.max(MIXED_PER_THREAD, Math.ceil(items / MIXED_MAX_THREADS));
+  const least = t === 'gpu' ? MIXED_PER_GPU_THREAD : MIXED_PER_THREAD;
+  const per = Math.max(least, Math.ceil(items / (t === 'gpu' ? wg * MAX_WORKGROUPS_PER_DIM : MIXED_MAX_THREADS)));
   const groups = Math.max(1, Math.ceil(items / (wg * per)));
-  return { vec4, items, groups, threads: groups * wg, per, wg };
+  // The common case, the least items an invocation, is a constant of the kernels (MixedChunkVariant.per).
+  return { vec4, items, groups, threads: groups * wg, per, wg, perConst: per === least ? per : 0 };
 }
 
 /** Items per invocation of the element-wise kernels under gpu tuning (see engine/tuning.ts). */
@@ -139,12 +138,13 @@ const MixedSum: FunctionDef<MixedAttrs> = {
     // p is computed once here and saved: backward uses the forward's probabilities and needs no alpha.
     const probs = allocate([a.subset.length]);
     mixedProbs.run({ alpha: alpha.storage, probs: probs.storage, out: out.storage }, uniforms(a, { n, alphaOffset: alpha.offset }), [1, 1, 1]);
-    const { vec4, items, groups, threads, per, wg } = layout(n);
+    const { vec4, items, groups, threads, per, wg, perConst } = layout(n);
     inChunks(
       range(cands.length),
       (chunk, first) => {
         const { named } = slotBindings('c', chunk.map((j) => cands[j]), false, MIXED_SUM_CHUNK);
-        mixedSum.get({ vec4, wg }).run({ ...named, out: out.storage }, uniforms(a, { n: items, slots: chunk, threads, per, accumulate: !first }), [groups, 1, 1]);
+        const full = first && chunk.length === MIXED_SUM_CHUNK;
+        mixedSum.get({ vec4, wg, full, per: perConst }).run({ ...named, out: out.storage }, uniforms(a, { n: items, slots: chunk, threads, per, accumulate: !first }), [groups, 1, 1]);
       },
       MIXED_SUM_CHUNK,
     );
