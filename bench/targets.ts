@@ -2,6 +2,14 @@
 // run) that shows what limits it.
 import type { BenchRow, KernelProfile } from './suite.ts';
 
+/**
+ * Tensor-sized streams each dispatch of the mixed op moves (K = 7; 0: one invocation, next to nothing): the
+ * forward is mixed_probs and one mixed_sum over the 7 candidates and out; the backward adds the candidate
+ * gradients (dy in, 6 + 1 out) and the dots (dy and 6 + 1 candidates in), in chunks under WebGPU's 8
+ * storage bindings, each chunk reading dy again, and mixed_alpha_grad.
+ */
+export const MIXED_OP_MOVED = { fwd: [0, 8], fwdBwd: [0, 8, 7, 2, 7, 2, 0] };
+
 export interface TargetRow {
   row: BenchRow;
   measured: number;
@@ -113,14 +121,28 @@ function memoryLimits(c: TargetCheck, all: BenchRow[], profiles: KernelProfile[]
         );
       }
       if (row.name.startsWith('mixed op K=7')) {
-        // Forward: mixed_probs (one invocation) and one mixed_sum over the 7 candidates. Backward: WebGPU's 8
-        // storage bindings split the 7 candidate gradients and the 7 dots into chunks of 6 + 1, each chunk
-        // reading dy again, then mixed_alpha_grad (one invocation).
-        const [counted, moved, dispatches] = row.name.includes('bwd') ? [23, 26, 7] : [8, 8, 2];
+        const dispatches = row.name.includes('bwd') ? MIXED_OP_MOVED.fwdBwd : MIXED_OP_MOVED.fwd;
+        const streams = dispatches.reduce((a, b) => a + b, 0);
+        const counted = row.name.includes('bwd') ? 23 : 8;
         parts.push(
-          `Our passes move ${moved} tensor-sized streams for the ${counted} counted in ${dispatches} dispatches` +
-            (moved > counted ? ` (dy read once per chunk), so at copy speed they reach ${pct(counted / moved)} of copy.` : '.'),
+          `Our passes move ${streams} tensor-sized streams for the ${counted} counted in ${dispatches.length} dispatches` +
+            (streams > counted ? ' (dy read once per chunk).' : '.'),
         );
+        const name = `probe: copy of the bytes moved, in ${dispatches.length} dispatches as ${row.name}`;
+        const passes = all.find((p) => p.suite === row.suite && p.shape === row.shape && p.name === name);
+        if (passes) {
+          const bound = passes.fraction ?? 0;
+          const atLimit = row.medianMs <= 1.1 * passes.medianMs;
+          parts.push(
+            `Copies moving those streams in the same dispatches (${dispatches.join(' + ')} streams), timed alternating with it, take ` +
+              `${ms(passes.medianMs)} ms (${pct(bound)} of copy on the row's count): ` +
+              (atLimit
+                ? `we are within 10% of that (${ms(row.medianMs)} ms), so moving these streams in these dispatches is the limit on this adapter` +
+                  ' (the softmax needs its own dispatch: 7 candidates and the output fill the sum\'s 8 storage bindings).'
+                : `we take ${ms(row.medianMs)} ms, ${(row.medianMs / passes.medianMs).toFixed(2)}x that.`),
+          );
+          if (bound < c.threshold && atLimit) t.adapterBound = true;
+        }
       }
       const profile = profiles.find((p) => p.title === `${row.name} ${row.shape}`);
       if (profile) {

@@ -103,13 +103,34 @@ export function copyOfSameBytes(bytes: number): Probe & { dispose(): void } {
   };
 }
 
-/** `measureWithProbes` with a copy of the row's own bytes (m.work) as its probe. */
-export async function measureWithCopy(ctx: BenchContext, m: Measurement): Promise<BenchRow[]> {
+/**
+ * A probe copying, in one dispatch per entry of `dispatchBytes`, that many bytes (read + written; 0: a
+ * 16-byte copy, for a dispatch that moves next to nothing), each on its own buffers: what moving an op's
+ * streams costs on this adapter in the op's own dispatches. Its work, for the GB/s, is `counted` bytes (the
+ * row's).
+ */
+export function copyInDispatches(dispatchBytes: number[], counted: number): Probe & { dispose(): void } {
+  const parts = dispatchBytes.map((b) => copyOfSameBytes(Math.max(b, 32)));
+  return {
+    name: `copy of the bytes moved, in ${dispatchBytes.length} dispatches`, work: counted, unit: 'GB/s', ceiling: COPY_CEILING,
+    record: () => parts.forEach((p) => p.record()),
+    dispose: () => parts.forEach((p) => p.dispose()),
+  };
+}
+
+/**
+ * `measureWithProbes` with a copy of the row's own bytes (m.work) as its probe, and optionally a copy of
+ * the bytes each of the op's dispatches moves (`dispatchBytes`: more in all where it reads a tensor twice).
+ */
+export async function measureWithCopy(ctx: BenchContext, m: Measurement, dispatchBytes?: number[]): Promise<BenchRow[]> {
   const copy = copyOfSameBytes(m.work);
+  const passes = dispatchBytes ? copyInDispatches(dispatchBytes, m.work) : null;
   try {
-    return await measureWithProbes(ctx, { ...m, probes: [{ ...copy, name: `${copy.name} as ${m.name}` }] });
+    const probes = [{ ...copy, name: `${copy.name} as ${m.name}` }, ...(passes ? [{ ...passes, name: `${passes.name} as ${m.name}` }] : [])];
+    return await measureWithProbes(ctx, { ...m, probes });
   } finally {
     copy.dispose();
+    passes?.dispose();
   }
 }
 

@@ -8,6 +8,7 @@ import { clearGrads, engineTensor, noise, regimes, withTensors, withTfjs } from 
 import type { TfModule } from '../peers/tfjs.ts';
 import { profileOurs } from '../profile.ts';
 import type { BenchContext, BenchRow, Suite } from '../suite.ts';
+import { MIXED_OP_MOVED } from '../targets.ts';
 import { COPY_CEILING, measureWithCopy } from './copy.ts';
 
 const K = 7;
@@ -52,7 +53,7 @@ export const mixedOpSuite: Suite = {
               ours: () => mixedOp(cands, alpha).out,
               tfjs: t ? (tf) => tfjsMixed(tf, t.alpha, t.cands) : undefined,
               opts,
-            })),
+            }, MIXED_OP_MOVED.fwd.map((streams) => streams * count * 4))),
           );
           const fwdBwd = () => {
             for (const l of leaves) l.requiresGrad = true;
@@ -66,7 +67,7 @@ export const mixedOpSuite: Suite = {
               ours: fwdBwd,
               tfjs: t ? (tf) => tf.grads((a, ...cs) => tfjsMixed(tf, a, cs))([t.alpha, ...t.cands], t.dy) : undefined,
               opts,
-            })),
+            }, MIXED_OP_MOVED.fwdBwd.map((streams) => streams * count * 4))),
           );
           ctx.profiles.push(await profileOurs(`mixed op K=7 fwd+bwd ${label}`, fwdBwd));
         }),
