@@ -11,6 +11,8 @@ import type { TfModule } from '../peers/tfjs.ts';
 import { type BenchContext, type BenchRow, type Suite } from '../suite.ts';
 import { profileOurs } from '../profile.ts';
 import { COPY_CEILING, measureWithCopy } from './copy.ts';
+import { tuning } from '../../engine/tuning.ts';
+import { BN_CHANNEL_MAX } from '../../kernels/batchnorm-channel.ts';
 
 /** [channels, 1/scale of the regime's side]: an early wide map and a late many-channel one. */
 const CASES: [number, number][] = [
@@ -56,13 +58,19 @@ export const batchNormSuite: Suite = {
         };
         await withTensors([x, weight, bias, dy], () =>
           withTfjs(ctx, makeTf, async (t) => {
+            // The streams each dispatch moves, by the path engine/ops/norm.ts takes (one invocation a channel
+            // on a software adapter for channels of at most BN_CHANNEL_MAX elements); the targets report
+            // checks them against the kernel profile before it leans on the probe.
+            const perChannel = tuning() !== 'gpu' && count / c <= BN_CHANNEL_MAX;
+            const streams = perChannel ? [[3], [3, 5]] : [[1, 2], [1, 2, 2, 3]];
+            const moved = (i: number) => streams[i].map((k) => k * count * 4);
             rows.push(
               ...(await measureWithCopy(ctx, {
                 suite: 'batchnorm', name: 'batch norm fwd', shape: label, work: 2 * count * 4, unit: 'GB/s', ceiling: COPY_CEILING,
                 ours: forward,
                 tfjs: t ? (tf) => tfjsBatchNorm(tf, t.x, t.gamma, t.beta) : undefined,
                 opts,
-              })),
+              }, moved(0))),
             );
             rows.push(
               ...(await measureWithCopy(ctx, {
@@ -70,7 +78,7 @@ export const batchNormSuite: Suite = {
                 ours: forwardBackward,
                 tfjs: t ? (tf) => tf.grads((a, g, b) => tfjsBatchNorm(tf, a, g, b))([t.x, t.gamma, t.beta], t.dy) : undefined,
                 opts,
-              })),
+              }, moved(1))),
             );
             ctx.profiles.push(await profileOurs(`batch norm fwd ${label}`, forward));
             ctx.profiles.push(await profileOurs(`batch norm fwd+bwd ${label}`, forwardBackward));
