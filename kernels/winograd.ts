@@ -30,6 +30,11 @@ export const WINOGRAD_WG = 64;
 export interface WinogradVariant {
   /** Tiles an invocation takes: 1, or 4 adjacent along a tile row (vec4 along t). */
   tiles: 1 | 4;
+  /**
+   * Input transform only: 'tileMajor' writes V [16, T, C], channel fastest, one tile an invocation (the
+   * weight gradient's GEMM reads it so); by default V [16, C, T].
+   */
+  layout?: 'tileMajor';
 }
 
 const range = (n: number) => [...Array(n).keys()];
@@ -48,7 +53,8 @@ const TILE_COORDS = /* wgsl */ `
   let ty = in_image / p.tiles_w;
   let tx = in_image - ty * p.tiles_w;`;
 
-function inputSource({ tiles }: WinogradVariant): string {
+function inputSource({ tiles, layout }: WinogradVariant): string {
+  const tileMajor = layout === 'tileMajor';
   const cols = 2 * tiles + 2;
   const elem = tiles === 4 ? 'vec4<f32>' : 'f32';
   // Window rows i (4) by columns j (cols): masked loads (zero padding), index clamped into the tensor.
@@ -75,6 +81,17 @@ function inputSource({ tiles }: WinogradVariant): string {
       return `v[o + ${xi}u * stride] = ${value};`;
     })
     .join('\n  ');
+  // Channel-major: invocations over (channel, tile group), tile fastest, rows of `row` elements of V.
+  // Tile-major: over (tile, channel), channel fastest; V's rows are the channels (groups = tiles there).
+  const indices = tileMajor
+    ? `let c = id % p.chans;
+  let tg = id / p.chans;
+  let stride = p.groups * p.chans;
+  let o = tg * p.chans + c;`
+    : `let tg = id % p.groups;
+  let c = id / p.groups;
+  let stride = p.chans * p.row;
+  let o = c * p.row + tg;`;
   return /* wgsl */ `
 struct Params { chans: u32, h: u32, w: u32, pad_t: i32, pad_l: i32, tiles_h: u32, tiles_w: u32, groups: u32, row: u32, total: u32 }
 @group(0) @binding(0) var<storage, read> x: array<f32>;
@@ -82,8 +99,7 @@ struct Params { chans: u32, h: u32, w: u32, pad_t: i32, pad_l: i32, tiles_h: u32
 @group(0) @binding(2) var<uniform> p: Params;
 ${ENTRY}
   if (id >= p.chans * p.groups) { return; }
-  let tg = id % p.groups;
-  let c = id / p.groups;
+  ${indices}
   let t = tg * ${tiles}u;
   ${TILE_COORDS}
   let top = i32(2u * ty) - p.pad_t;
@@ -93,8 +109,6 @@ ${ENTRY}
   ${colOk}
   ${loads}
   ${rowT}
-  let stride = p.chans * p.row;
-  let o = c * p.row + tg;
   ${stores}
 }`;
 }
@@ -149,7 +163,7 @@ ${ENTRY}
 }`;
 }
 
-export const winogradInput = new KernelFamily<WinogradVariant>('winograd_input', inputSource, (v) => `tiles${v.tiles}`);
+export const winogradInput = new KernelFamily<WinogradVariant>('winograd_input', inputSource, (v) => `tiles${v.tiles}${v.layout ? `,${v.layout}` : ''}`);
 export const winogradOutput = new KernelFamily<WinogradVariant>('winograd_output', outputSource, (v) => `tiles${v.tiles}`);
 
 /** WGSL of winogradWeight, written out (no private arrays: lavapipe spills dynamically indexed ones). */
@@ -194,51 +208,14 @@ ${ENTRY}
  */
 export const winogradWeight = new Kernel('winograd_weight', weightSource());
 
-// The weight gradient as F(3x3, 2x2) (`kernels` of the same family, engine/ops/conv-winograd.ts):
+// The weight gradient as F(3x3, 2x2) (engine/ops/conv-winograd.ts):
 //   dw[k, c] (3x3) = Σ over 2x2 tiles t of dy of Aᵀ [(G dy_t Gᵀ) ⊙ (Bᵀ d_t B)] A, with d_t the 4x4 patch of x
 //   under tile t, i.e. the correlation of d_t with dy_t. Bᵀ is the forward's up to the sign of its last row
-//   ([0 -1 0 1] here); G's last row is negated to match ([0 -1] for [0 1]), so the input transform is reused
-//   as it is. The sum over tiles is the GEMM's reduction: both operands are written tile-major,
-//   V [16, T, C] and U [16, T, K], channel fastest, so the pointwise kernel reads them as rows of its x and
-//   columns of its weight.
+//   ([0 -1 0 1] here); G's last row is negated to match ([0 -1] for [0 1]), so the forward's input
+//   transform serves as it is, in its 'tileMajor' layout. The sum over tiles is the GEMM's reduction: both
+//   operands are written tile-major, V [16, T, C] and U [16, T, K], channel fastest, so the pointwise
+//   kernel reads them as rows of its x and columns of its weight.
 //     G = [1 0; ½ ½; ½ -½; 0 -1]   Aᵀ = [1 1 1 0; 0 1 -1 0; 0 1 1 1]
-
-/** Tile-major input transform: V [16, T, C] = Bᵀ d B, one invocation per (tile, channel), channel fastest. */
-export const winogradInputTileMajor = new Kernel(
-  'winograd_input_tile_major',
-  /* wgsl */ `
-struct Params { chans: u32, h: u32, w: u32, pad_t: i32, pad_l: i32, tiles_h: u32, tiles_w: u32, tiles: u32, total: u32 }
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read_write> v: array<f32>;
-@group(0) @binding(2) var<uniform> p: Params;
-${ENTRY}
-  if (id >= p.chans * p.tiles) { return; }
-  let c = id % p.chans;
-  let t = id / p.chans;
-  ${TILE_COORDS}
-  let top = i32(2u * ty) - p.pad_t;
-  let x0 = i32(2u * tx) - p.pad_l;
-  let base = i32((img * p.chans + c) * p.h * p.w);
-  let last = i32(p.total) - 1;
-  ${range(4).map((j) => `let col_ok${j} = x0 + ${j} >= 0 && x0 + ${j} < i32(p.w);`).join(' ')}
-  ${range(4)
-    .map((i) => {
-      const row = `let row${i} = top + ${i}; let row_ok${i} = row${i} >= 0 && row${i} < i32(p.h); let rb${i} = base + row${i} * i32(p.w);`;
-      return [row, ...range(4).map((j) => `let d${i}_${j} = select(0.0, x[u32(clamp(rb${i} + x0 + ${j}, 0, last))], row_ok${i} && col_ok${j});`)].join('\n  ');
-    })
-    .join('\n  ')}
-  ${range(4).map((j) => `let r0_${j} = d0_${j} - d2_${j}; let r1_${j} = d1_${j} + d2_${j}; let r2_${j} = d2_${j} - d1_${j}; let r3_${j} = d1_${j} - d3_${j};`).join('\n  ')}
-  let stride = p.tiles * p.chans;
-  let o = t * p.chans + c;
-  ${range(16)
-    .map((xi) => {
-      const i = xi >> 2;
-      const value = [`r${i}_0 - r${i}_2`, `r${i}_1 + r${i}_2`, `r${i}_2 - r${i}_1`, `r${i}_1 - r${i}_3`][xi & 3];
-      return `v[o + ${xi}u * stride] = ${value};`;
-    })
-    .join('\n  ')}
-}`,
-);
 
 /** U [16, T, K] = G dy_t Gᵀ of each 2x2 tile of dy (zero outside it), one invocation per (tile, channel). */
 export const winogradGradTransform = new Kernel(

@@ -9,7 +9,7 @@ import { reshape } from './movement.ts';
 import { sum } from './reduce.ts';
 import type { ConvGeometry } from './conv-common.ts';
 import {
-  WINOGRAD_WG, winogradGradOutput, winogradGradTransform, winogradInput, winogradInputTileMajor, winogradOutput, winogradWeight,
+  WINOGRAD_WG, winogradGradOutput, winogradGradTransform, winogradInput, winogradOutput, winogradWeight,
 } from '../../kernels/winograd.ts';
 
 /** Largest transformed buffer (V or M, bytes) the path allocates; bigger convs take the other paths. */
@@ -115,9 +115,9 @@ export function winogradWeightGrad(g: ConvGeometry, x: Tensor, gy: Tensor): Tens
   const [tilesH, tilesW] = [Math.ceil(g.oh / 2), Math.ceil(g.ow / 2)];
   const tiles = g.n * tilesH * tilesW;
   const v = allocate([POSITIONS, tiles, g.c]);
-  winogradInputTileMajor.run(
+  winogradInput.get({ tiles: 1, layout: 'tileMajor' }).run(
     { x: x.storage, v: v.storage },
-    { chans: g.c, h: g.h, w: g.w, pad_t: g.padding[0], pad_l: g.padding[2], tiles_h: tilesH, tiles_w: tilesW, tiles, total: x.size },
+    { chans: g.c, h: g.h, w: g.w, pad_t: g.padding[0], pad_l: g.padding[2], tiles_h: tilesH, tiles_w: tilesW, groups: tiles, row: tiles, total: x.size },
     grid1d(g.c * tiles, WINOGRAD_WG),
   );
   const u = allocate([POSITIONS, tiles, g.o]);
