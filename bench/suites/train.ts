@@ -2,15 +2,20 @@
 // width 1.0 batch 8 and width 0.5 batch 16, ours against the same model in tfjs ops on the same device;
 // and the FNA++ super network's architecture step (every candidate of every searchable layer mixed by
 // softmax(alpha), loss = mean of the last stage + 0.1 x expected MAdds, backward to the alphas, Adam on
-// the alphas), ours only: tfjs has no equivalent. Wall clock: a step includes recording its dispatches.
+// the alphas), ours only: tfjs has no equivalent; and a ResNet-18 step (SGD momentum, ours only), with
+// the Winograd path off as a probe. Wall clock: a step includes recording its dispatches.
 // The GFLOP/s is the forward's multiply-adds x 3 (forward + two backward passes) / step time.
 import { add, affine, backward, crossEntropy, fromArray, mean, type Tensor } from '../../engine/index.ts';
 import { HostRng } from '../../engine/nn/init.ts';
 import { Adam, SGD } from '../../engine/optim/index.ts';
 import { mbconvLayers, mobilenetV2Arch, searchSpacePreset, superArch, type MobileNetArch } from '../../fna/arch/index.ts';
+import { resnetArch, resnetBlocks } from '../../fna/arch/resnet.ts';
+import type { ResNetArch } from '../../fna/arch/types.ts';
+import { ResNet } from '../../fna/models/resnet.ts';
+import { setWinogradConv } from '../../engine/ops/conv-winograd.ts';
 import { MobileNetV2 } from '../../fna/models/mobilenet.ts';
 import { SuperNet } from '../../fna/models/supernet.ts';
-import { engineTensor, measure } from '../compare.ts';
+import { engineTensor, measure, measureWithProbes } from '../compare.ts';
 import { tfjsMobileNetV2, type TfjsTrainer } from '../peers/tfjs-mobilenet.ts';
 import { profileOurs, profileTfjs } from '../profile.ts';
 import type { BenchContext, BenchRow, Suite } from '../suite.ts';
@@ -70,6 +75,70 @@ async function mobileNetStep(ctx: BenchContext, width: number, batch: number): P
   }
 }
 
+/** Forward multiply-adds of a basic-block ResNet at a square input (convs, downsamples and classifier). */
+export function resnetForwardMultiplyAdds(arch: ResNetArch, size: number, batch: number): number {
+  const conv = (side: number, k: number, s: number, cin: number, cout: number, groups: number) => {
+    const out = Math.ceil(side / s);
+    return { out, macs: out * out * k * k * (cin / groups) * cout };
+  };
+  const stem = conv(size, arch.stem.kernel, arch.stem.stride, arch.inputChannels, arch.stem.out, 1);
+  let macs = stem.macs;
+  let side = arch.stem.maxPool ? Math.ceil(stem.out / 2) : stem.out;
+  for (const b of resnetBlocks(arch)) {
+    const first = conv(side, b.kernel, b.stride, b.in, b.width, b.groups);
+    const second = conv(first.out, b.kernel, 1, b.width, b.out, b.groups);
+    macs += first.macs + second.macs + (b.downsample ? conv(side, 1, b.stride, b.in, b.out, 1).macs : 0);
+    side = first.out;
+  }
+  const last = arch.stages[arch.stages.length - 1].out;
+  return batch * (macs + last * (arch.numClasses ?? 0));
+}
+
+/**
+ * A ResNet-18 training step (the FNA++ seeds' other family): ours only, with the same step with the
+ * Winograd path off as a probe timed alternating with it (its 3x3 convs take im2col + GEMM and the direct
+ * weight gradient instead).
+ */
+async function resnetStep(ctx: BenchContext, batch: number): Promise<BenchRow[]> {
+  const size = ctx.quick ? 32 : SIZE;
+  const arch = resnetArch(18, 64, { numClasses: CLASSES });
+  const model = new ResNet(arch, { rng: new HostRng(4) });
+  const opt = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
+  const x = engineTensor([batch, 3, size, size], 1);
+  const y = fromArray(Int32Array.from({ length: batch }, (_, i) => i % CLASSES), [batch], { dtype: 'int32' });
+  const step = () => {
+    const loss = crossEntropy(model.forward(x), y);
+    opt.zeroGrad();
+    backward(loss);
+    opt.step();
+  };
+  const work = 3 * 2 * resnetForwardMultiplyAdds(arch, size, batch);
+  try {
+    return await measureWithProbes(ctx, {
+      suite: 'train', name: 'ResNet-18 step', shape: `${size}x${size} b${batch}`,
+      work, unit: 'GFLOP/s', ceiling: MATMUL_CEILING,
+      note: `${model.parameters().reduce((s, p) => s + p.size, 0)} parameters; no tfjs model`,
+      ours: step,
+      opts: { clock: 'wall', warmup: 1, runs: ctx.quick ? 1 : 5 },
+      probes: [{
+        name: 'ResNet-18 step without Winograd', work, unit: 'GFLOP/s', ceiling: MATMUL_CEILING,
+        record: () => {
+          setWinogradConv(false);
+          try {
+            step();
+          } finally {
+            setWinogradConv(true);
+          }
+        },
+      }],
+    });
+  } finally {
+    for (const t of [x, y]) t.dispose();
+    opt.dispose();
+    model.dispose();
+  }
+}
+
 async function superNetStep(ctx: BenchContext, batch: number): Promise<BenchRow> {
   const size = ctx.quick ? 32 : SIZE;
   const net = new SuperNet(superArch(searchSpacePreset('detection')), { rng: new HostRng(3), costInputSize: [size, size] });
@@ -109,8 +178,9 @@ export const trainSuite: Suite = {
   name: 'train',
   description:
     'end-to-end training steps at 64x64: MobileNetV2 (SGD momentum, softmax cross-entropy) ours vs the same model in tfjs ops; ' +
-    'the FNA++ super-network architecture step (ours only); wall clock per step; GFLOP/s = 3 x forward multiply-adds x 2 / step time',
+    'a ResNet-18 step (ours only, with and without Winograd); the FNA++ super-network architecture step (ours only); wall clock per step; ' +
+    'GFLOP/s = 3 x forward multiply-adds x 2 / step time',
   async run(ctx: BenchContext): Promise<BenchRow[]> {
-    return [await mobileNetStep(ctx, 1.0, 8), await mobileNetStep(ctx, 0.5, 16), await superNetStep(ctx, 8)];
+    return [await mobileNetStep(ctx, 1.0, 8), await mobileNetStep(ctx, 0.5, 16), ...(await resnetStep(ctx, 8)), await superNetStep(ctx, 8)];
   },
 };
