@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { engineDriver, timeShader, timeWork } from '../bench/timing.ts';
-import { fromArray, neg, runtime } from '../engine/index.ts';
+import { engineDriver, shaderWork, timeShader, timeWork, timeWorks } from '../bench/timing.ts';
+import { fromArray, memory, neg, runtime } from '../engine/index.ts';
 
 const busyWait = (ms: number) => {
   const end = performance.now() + ms;
@@ -74,5 +74,33 @@ describe('bench timing API', () => {
     expect(t.minMs).toBeLessThanOrEqual(t.medianMs);
     expect(t.medianMs).toBeLessThanOrEqual(t.maxMs);
     expect(t.coldMs).toBeGreaterThan(0);
+  });
+
+  it('gives a shader as a driver: two shaders timed alternating, the buffers it made freed by dispose', async () => {
+    const n = 256;
+    const src = fromArray(Float32Array.from({ length: n }, (_, i) => i));
+    const before = memory().live;
+    const shader = (name: string, factor: number) =>
+      shaderWork({
+        name,
+        wgsl: /* wgsl */ `
+@group(0) @binding(0) var<storage, read> src: array<f32>;
+@group(0) @binding(1) var<storage, read_write> dst: array<f32>;
+@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3<u32>) {
+  if (g.x < ${n}u) { dst[g.x] = ${factor.toFixed(1)} * src[g.x]; }
+}`,
+        bindings: { src, dst: n * 4 },
+        workgroups: [n / 64],
+      });
+    const [a, b] = [shader('user_times2', 2), shader('user_times3', 3)];
+    expect(memory().live).toBe(before + 2 * n * 4);
+    const [ta, tb] = await timeWorks([a.driver, b.driver], { warmup: 1, runs: 3 });
+    expect([ta.runs, tb.runs]).toEqual([3, 3]);
+    expect(ta.samplesMs).toHaveLength(3);
+    expect(tb.samplesMs).toHaveLength(3);
+    a.dispose();
+    b.dispose();
+    expect(memory().live).toBe(before);
+    src.dispose();
   });
 });
