@@ -27,8 +27,10 @@ function copyKernel(t: Tensor): Tensor {
     const out = allocate(t.shape);
     const block4 = rows % 4 === 0 && cols % 4 === 0 && t.offset % 4 === 0;
     const uniforms = { batches, rows, cols, offset: t.offset };
-    if (block4 && rows / 4 >= TRANSPOSE_ROW_TILE && cols / 4 <= MAX_WORKGROUPS_PER_DIM && batches <= MAX_WORKGROUPS_PER_DIM) {
-      transposeKernels.get({ layout: 'rows64' }).run({ src: t.storage, out: out.storage }, uniforms, [Math.ceil(rows / 4 / TRANSPOSE_ROW_TILE), cols / 4, batches]);
+    const rowTiles = Math.ceil(rows / 4 / TRANSPOSE_ROW_TILE);
+    const grid: [number, number, number] = [rowTiles, cols / 4, batches];
+    if (block4 && rows / 4 >= TRANSPOSE_ROW_TILE && grid.every((d) => d <= MAX_WORKGROUPS_PER_DIM)) {
+      transposeKernels.get({ layout: 'rows64' }).run({ src: t.storage, out: out.storage }, uniforms, grid);
       return out;
     }
     const items = block4 ? (batches * rows * cols) / 16 : batches * rows * cols;
