@@ -58,6 +58,8 @@ export interface Measurement {
   unit: Unit;
   ceiling?: string;
   note?: string;
+  /** See BenchRow.effective. */
+  effective?: boolean;
   /** Records our work through the engine. */
   ours: () => unknown;
   /** The same work in tfjs, given the module; omitted where tfjs has no equivalent. */

@@ -37,6 +37,11 @@ export interface BenchRow {
   /** The ceiling's value for this row (its suite's best, followed through the run: bench/ceilings.ts). */
   ceilingValue?: number;
   note?: string;
+  /**
+   * The GFLOP/s count the direct algorithm's multiply-adds while the kernel does fewer (Winograd): a speed
+   * relative to the direct algorithm, not what the adapter computed.
+   */
+  effective?: boolean;
   peer?: PeerTiming;
   /** Peer time / our time (above 1: we are faster), for the cold call and the warm median. */
   speedup?: { cold: number; warm: number };
@@ -75,7 +80,7 @@ export interface Suite {
 /** A row from a timing; `work` is flops (GFLOP/s) or bytes moved (GB/s) per call. */
 export function rowFrom(
   timing: Timing,
-  fields: { suite: string; name: string; shape: string; work: number; unit: Unit; ceiling?: string; note?: string },
+  fields: { suite: string; name: string; shape: string; work: number; unit: Unit; ceiling?: string; note?: string; effective?: boolean },
 ): BenchRow {
   const value = fields.work / (timing.medianMs * 1e6);
   return {
@@ -93,5 +98,6 @@ export function rowFrom(
     fraction: null,
     ceiling: fields.ceiling ?? null,
     note: fields.note,
+    ...(fields.effective ? { effective: true } : {}),
   };
 }

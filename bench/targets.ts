@@ -75,11 +75,12 @@ function neededFraction(r: BenchRow, factor: number): number | null {
  * as a fraction of `ceiling` (at least 1): our own blocked kernels can outrun the best square matmul (the
  * pointwise kernel does), so a peer target is beyond the adapter only past what we have shown it can do.
  * Depthwise rows are left out: they reuse each load across the taps, so their GFLOP/s say nothing of a GEMM.
+ * So are Winograd rows (`effective`): they count multiply-adds they never do.
  */
 function bestShown(all: BenchRow[], ceiling: string | null | undefined): { fraction: number; row: BenchRow | null } {
   let best: { fraction: number; row: BenchRow | null } = { fraction: 1, row: null };
   for (const r of all) {
-    const gemm = r.suite === 'matmul' || r.suite === 'conv';
+    const gemm = (r.suite === 'matmul' || r.suite === 'conv') && !r.effective;
     if (gemm && r.ceiling === ceiling && (r.fraction ?? 0) > best.fraction) best = { fraction: r.fraction!, row: r };
   }
   return best;

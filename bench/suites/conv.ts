@@ -7,6 +7,7 @@
 // fewer multiplies), so its fraction of the matmul ceiling can pass 100%.
 import type { Tensor as TfTensor } from '@tensorflow/tfjs';
 import { convForward, convInputGrad, convWeightGrad, type ConvGeometry } from '../../engine/ops/conv-launch.ts';
+import { usesWinograd } from '../../engine/ops/conv-winograd.ts';
 import { matmul } from '../../engine/index.ts';
 import { engineTensor, measureWithProbes, noise, regimes, withTensors, withTfjs, type Probe, type Regime } from '../compare.ts';
 import type { TfModule } from '../peers/tfjs.ts';
@@ -51,6 +52,7 @@ function geometry(c: ConvCase, r: Regime): ConvGeometry {
 
 type Pass = 'fwd' | 'grad x' | 'grad w';
 const PASSES: Pass[] = ['fwd', 'grad x', 'grad w'];
+const WINOGRAD_PASS = { fwd: 'forward', 'grad x': 'inputGrad', 'grad w': 'weightGrad' } as const;
 
 interface TfInputs {
   x: TfTensor;
@@ -126,6 +128,7 @@ async function convRows(ctx: BenchContext, suite: string, cases: ConvCase[]): Pr
               rows.push(
                 ...(await measureWithProbes(ctx, {
                   suite, name: `${c.name} ${pass}`, shape, work: 2 * multiplyAdds, unit: 'GFLOP/s', ceiling: MATMUL_CEILING,
+                  ...(usesWinograd(g, WINOGRAD_PASS[pass]) ? { effective: true, note: 'effective GFLOP/s: Winograd' } : {}),
                   ours: ours[pass],
                   tfjs: t ? (tf) => tfjsPass(tf, c, g, pass, t) : undefined,
                   probes: probe ? [probe] : [],
