@@ -121,12 +121,20 @@ function memoryLimits(c: TargetCheck, all: BenchRow[], profiles: KernelProfile[]
             (t.adapterBound ? `: at this size ${pct(c.threshold)} of copy GB/s is beyond the adapter (fixed per-dispatch costs dominate), and we reach ${pct(row.fraction! / reach)} of that copy.` : `; we reach ${pct(row.fraction! / reach)} of that copy.`),
         );
       }
-      const [hand] = probesFor(all, row, 'probe: hand-written');
-      if (hand && (row.name === 'add' || row.name === 'mul')) {
-        const verdict = hand.medianMs >= 0.9 * row.medianMs
-          ? 'what is left is the cost of reading two streams on this adapter, not our kernel'
-          : `our kernel is ${ms(row.medianMs - hand.medianMs)} ms slower than that`;
-        parts.push(`A hand-written WGSL vec4 add (two loads, one store, nothing else) on the same tensors reaches ${pct(hand.fraction ?? 0)} (${ms(hand.medianMs)} ms vs our ${ms(row.medianMs)} ms): ${verdict}.`);
+      const hand = all.find((p) => p.suite === row.suite && p.shape === row.shape && p.name.startsWith('probe: hand-written') && p.name.endsWith(` as ${row.name}`));
+      if (hand) {
+        const atHand = row.medianMs <= 1.1 * hand.medianMs;
+        const handBound = atHand && (hand.fraction ?? 0) < c.threshold;
+        if (handBound) t.adapterBound = true;
+        parts.push(
+          `The least kernel for this op (${hand.name.replace(/^probe: /, '').replace(/ as .*$/, '')}: ${hand.note}), on the same tensors and timed alternating with it, ` +
+            `reaches ${pct(hand.fraction ?? 0)} (${ms(hand.medianMs)} ms): ` +
+            (handBound
+              ? `we are within 10% of it (${ms(row.medianMs)} ms), so the op itself, not our kernel, is the limit on this adapter.`
+              : atHand
+                ? `we are within 10% of it (${ms(row.medianMs)} ms).`
+                : `our kernel takes ${ms(row.medianMs)} ms, ${(row.medianMs / hand.medianMs).toFixed(2)}x that.`),
+        );
       }
       if (row.name.startsWith('batch norm')) {
         // Forward: x read for the statistics and again for the apply, y written. Backward: x and dy read for

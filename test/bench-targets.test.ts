@@ -39,3 +39,39 @@ describe('bench targets: what limits a miss against the peer', () => {
     expect(check.limits.join('\n')).not.toContain('dense 3x3');
   });
 });
+
+/** A memory-bound row of the elementwise suite taking `medianMs` at 10 GB counted per ms / 10 GB/s ceiling. */
+function memRow(name: string, medianMs: number, extra: Partial<BenchRow> = {}): BenchRow {
+  const spread = { minMs: medianMs, p10Ms: medianMs, p90Ms: medianMs, maxMs: medianMs };
+  const value = 10 / medianMs;
+  return {
+    suite: 'elementwise', name, shape: 's', clock: 'wall', coldMs: medianMs, medianMs, spread, runs: 10, callsPerRun: 1,
+    value, unit: 'GB/s', fraction: value / 10, ceiling: 'copy GB/s', ...extra,
+  };
+}
+
+describe('bench targets: what limits a memory-bound miss', () => {
+  const memory = (rows: BenchRow[]) => checkTargets(rows, []).find((c) => c.target.startsWith('memory-bound'))!;
+
+  it("is the op's when we are within 10% of the least kernel for it and that kernel misses too", () => {
+    const miss = memRow('exp', 1 / 0.64);
+    const copy = memRow('probe: copy of the same bytes as exp', 1 / 0.94);
+    const hand = memRow('probe: hand-written WGSL vec4 exp as exp', 1 / 0.66, { note: 'one load, exp(av), one store: nothing else' });
+    const c = memory([miss, copy, hand]);
+    expect(c.rows).toHaveLength(1);
+    expect(c.rows[0].adapterBound).toBe(true);
+    expect(c.limits[0]).toContain('not our kernel');
+  });
+
+  it('is ours when the least kernel for the op reaches the target, or we are more than 10% behind it', () => {
+    const miss = memRow('exp', 1 / 0.64);
+    const copy = memRow('probe: copy of the same bytes as exp', 1 / 0.94);
+    const fast = memRow('probe: hand-written WGSL vec4 exp as exp', 1 / 0.75, { note: 'n' });
+    expect(memory([miss, copy, fast]).rows[0].adapterBound).toBe(false);
+    const slow = memRow('probe: hand-written WGSL vec4 exp as exp', 1 / 0.69, { note: 'n' });
+    const far = memRow('exp', 1 / 0.55);
+    const c = memory([far, copy, slow]);
+    expect(c.rows[0].adapterBound).toBe(false);
+    expect(c.limits[0]).toContain('x that');
+  });
+});

@@ -120,25 +120,23 @@ export function copyInDispatches(dispatchBytes: number[], counted: number): Prob
 
 /**
  * `measureWithProbes` with a copy of the row's own bytes (m.work) as its probe, and optionally a copy of
- * the bytes each of the op's dispatches moves (`dispatchBytes`: more in all where it reads a tensor twice).
+ * the bytes each of the op's dispatches moves (`dispatchBytes`: more in all where it reads a tensor twice),
+ * before the measurement's own probes.
  */
 export async function measureWithCopy(ctx: BenchContext, m: Measurement, dispatchBytes?: number[]): Promise<BenchRow[]> {
   const copy = copyOfSameBytes(m.work);
   const passes = dispatchBytes ? copyInDispatches(dispatchBytes, m.work) : null;
   try {
-    const probes = [{ ...copy, name: `${copy.name} as ${m.name}` }, ...(passes ? [{ ...passes, name: `${passes.name} as ${m.name}` }] : [])];
+    const probes = [
+      { ...copy, name: `${copy.name} as ${m.name}` },
+      ...(passes ? [{ ...passes, name: `${passes.name} as ${m.name}` }] : []),
+      ...(m.probes ?? []),
+    ];
     return await measureWithProbes(ctx, { ...m, probes });
   } finally {
     copy.dispose();
     passes?.dispose();
   }
-}
-
-/** A probe row: a copy moving `bytes` (read + written), to show the ceiling at a given size. */
-export async function copyProbe(suite: string, shape: string, bytes: number, opts: TimingOptions): Promise<BenchRow> {
-  const floats = Math.max(4, Math.round(bytes / 8 / 4) * 4);
-  const timing = await timeCopy(floats, opts);
-  return rowFrom(timing, { suite, name: 'probe: copy of the same bytes', shape, work: 2 * floats * 4, unit: 'GB/s', ceiling: COPY_CEILING });
 }
 
 export const copySuite: Suite = {
