@@ -5,6 +5,7 @@ export { getGpu, NoAdapterError, GpuError, type DeviceOptions, type GpuContext }
 export type { MemoryInfo } from './device/buffers.ts';
 export { Tensor, allocate } from './tensor.ts';
 export { tidy, keep } from './scope.ts';
+export { derived, setDerivedCache, clearDerivedCache, derivedCacheEnabled, derivedBytes, uncached } from './derived.ts';
 export { apply, backward, noGrad, enableGrad, isGradEnabled, detach, type FunctionDef, type GradCtx } from './autograd.ts';
 export { Kernel, KernelFamily, grid1d } from './kernel.ts';
 export * from './host.ts';

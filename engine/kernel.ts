@@ -157,6 +157,7 @@ export class Kernel {
       throw new Error(`kernel '${this.name}': has no uniform struct, but uniforms ${Object.keys(uniforms).join(', ')} were given`);
     }
     const uniformBytes = this.uniformSize ? this.packUniforms(uniforms) : null;
+    for (let i = 0; i < storages.length; i++) if (!this.storage[i].readOnly) storages[i].version++;
     rt.queue.dispatch(this.name, this.getPipeline(), storages, uniformBytes, workgroups);
   }
 }

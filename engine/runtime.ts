@@ -5,6 +5,7 @@ import { BufferPool, type MemoryInfo } from './device/buffers.ts';
 import { CommandQueue } from './device/queue.ts';
 import { PipelineCache } from './device/pipelines.ts';
 import { KernelProfiler, type KernelTime } from './device/profiler.ts';
+import { clearDerivedCache } from './derived.ts';
 
 export interface Runtime {
   ctx: GpuContext;
@@ -46,6 +47,7 @@ export function isInitialised(): boolean {
 }
 
 export async function shutdown(): Promise<void> {
+  if (isInitialised()) clearDerivedCache();
   await shutdownDevice();
 }
 

@@ -8,7 +8,7 @@
 import type { Tensor as TfTensor } from '@tensorflow/tfjs';
 import { convForward, convInputGrad, convWeightGrad, type ConvGeometry } from '../../engine/ops/conv-launch.ts';
 import { usesWinograd } from '../../engine/ops/conv-winograd.ts';
-import { matmul } from '../../engine/index.ts';
+import { matmul, uncached } from '../../engine/index.ts';
 import { engineTensor, measureWithProbes, noise, regimes, withTensors, withTfjs, type Probe, type Regime } from '../compare.ts';
 import type { TfModule } from '../peers/tfjs.ts';
 import type { BenchContext, BenchRow, Suite } from '../suite.ts';
@@ -99,6 +99,26 @@ function matmulProbe(c: ConvCase, g: ConvGeometry, pass: Pass): Probe & { dispos
   };
 }
 
+/**
+ * Passes that run on a weight derived from w (engine/derived.ts): the pointwise forward on a transposed copy,
+ * Winograd's forward and gradient to x on U. The weights stay the same across the row's calls, as in
+ * evaluation, so the copy is made once; the probe below times the pass making it every call, as in training.
+ */
+function derivesWeights(c: ConvCase, g: ConvGeometry, pass: Pass): boolean {
+  if (c.depthwise) return false;
+  if (pass !== 'grad w' && usesWinograd(g, WINOGRAD_PASS[pass])) return true;
+  return c.k === 1 && c.stride === 1 && g.h * g.w > 1 && (pass === 'fwd' ? g.o % 4 === 0 : g.c % 4 !== 0);
+}
+
+const DERIVED_NOTE = 'weights unchanged between calls: the derived weight is made once (see the re-deriving probe)';
+
+function rederiveProbe(name: string, work: number, ours: () => unknown): Probe {
+  return {
+    name: `${name} re-deriving the weight every call`, work, unit: 'GFLOP/s', ceiling: MATMUL_CEILING,
+    note: 'as in training, where every step writes the weights', record: () => uncached(ours),
+  };
+}
+
 async function convRows(ctx: BenchContext, suite: string, cases: ConvCase[]): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
   for (const r of regimes(ctx)) {
@@ -124,14 +144,17 @@ async function convRows(ctx: BenchContext, suite: string, cases: ConvCase[]): Pr
         withTfjs(ctx, makeTf, async (t) => {
           for (const pass of PASSES) {
             const probe = c.depthwise ? null : matmulProbe(c, g, pass);
+            const winograd = !c.depthwise && usesWinograd(g, WINOGRAD_PASS[pass]);
+            const rederived = derivesWeights(c, g, pass) ? [rederiveProbe(`${c.name} ${pass}`, 2 * multiplyAdds, ours[pass])] : [];
             try {
               rows.push(
                 ...(await measureWithProbes(ctx, {
                   suite, name: `${c.name} ${pass}`, shape, work: 2 * multiplyAdds, unit: 'GFLOP/s', ceiling: MATMUL_CEILING,
-                  ...(usesWinograd(g, WINOGRAD_PASS[pass]) ? { effective: true, note: 'effective GFLOP/s: Winograd' } : {}),
+                  ...(winograd ? { effective: true, note: 'effective GFLOP/s: Winograd' } : {}),
                   ours: ours[pass],
                   tfjs: t ? (tf) => tfjsPass(tf, c, g, pass, t) : undefined,
-                  probes: probe ? [probe] : [],
+                  ...(rederived.length ? { note: [winograd ? 'effective GFLOP/s: Winograd' : '', DERIVED_NOTE].filter(Boolean).join('; ') } : {}),
+                  probes: [...(probe ? [probe] : []), ...rederived],
                   opts: { warmup: 1, runs: ctx.quick ? 2 : 5, minRunMs: 20 },
                 })),
               );

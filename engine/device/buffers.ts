@@ -13,10 +13,24 @@ import { GpuError } from './device.ts';
 
 export const STORAGE_USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 
+/** Something computed from a storage's contents (engine/derived.ts), valid while `version` is the storage's. */
+export interface DerivedEntry {
+  version: number;
+  /** The kept result, or null: seen once at this version, not kept yet. */
+  kept: { dispose(): void } | null;
+}
+
 export class Storage {
   refs = 1;
   /** Id of the unsubmitted batch that last used this buffer, or -1. */
   usedInBatch = -1;
+  /**
+   * Bumped by every write recorded into the buffer (a dispatch binding it writable, a queue write, a copy
+   * into it), at record time, which is also the order the GPU runs them in.
+   */
+  version = 0;
+  /** Results derived from this storage's contents, by key (engine/derived.ts); disposed with the storage. */
+  derived: Map<string, DerivedEntry> | null = null;
   constructor(
     readonly buffer: GPUBuffer,
     readonly byteSize: number,
@@ -33,7 +47,12 @@ export class Storage {
 
   release(): void {
     if (this.refs <= 0) throw new Error('Storage.release: storage was already released');
-    if (--this.refs === 0) this.pool.free(this);
+    if (--this.refs > 0) return;
+    if (this.derived) {
+      for (const entry of this.derived.values()) entry.kept?.dispose();
+      this.derived = null;
+    }
+    this.pool.free(this);
   }
 }
 

@@ -136,6 +136,7 @@ export class CommandQueue {
   copy(src: Storage, srcOffset: number, dst: Storage, dstOffset: number, size: number): void {
     src.usedInBatch = this.batchId;
     dst.usedInBatch = this.batchId;
+    dst.version++;
     this.endPass().copyBufferToBuffer(src.buffer, srcOffset, dst.buffer, dstOffset, size);
     this.pendingDispatches++;
   }
@@ -175,6 +176,7 @@ export class CommandQueue {
    */
   write(storage: Storage, byteOffset: number, data: ArrayBufferView): void {
     if (storage.usedInBatch === this.batchId) this.flush();
+    storage.version++;
     this.device.queue.writeBuffer(storage.buffer, byteOffset, data.buffer, data.byteOffset, data.byteLength);
   }
 

@@ -5,6 +5,7 @@
 import { grid1d } from '../kernel.ts';
 import { tuning } from '../tuning.ts';
 import { allocate, type Tensor } from '../tensor.ts';
+import { derived } from '../derived.ts';
 import { reshape, transpose, contiguous } from './movement.ts';
 import { matmulKernel } from './matmul.ts';
 import { sum } from './reduce.ts';
@@ -64,6 +65,18 @@ function runDirect(g: ConvGeometry, p: DirectPass, w: Tensor, bias: Tensor | nul
   );
 }
 
+/** A pointwise weight [O, C, 1, 1] as a dense [C, O] copy, kept while w is unwritten (engine/derived.ts). */
+function transposedWeight(w: Tensor, o: number, c: number): Tensor {
+  return derived(w, `pointwise_wt:${o}:${c}`, () => {
+    const w2 = reshape(w, [o, c]);
+    const wt = transpose(w2);
+    const dense = contiguous(wt);
+    w2.dispose();
+    wt.dispose();
+    return dense;
+  });
+}
+
 export function convForward(g: ConvGeometry, x: Tensor, w: Tensor, bias: Tensor | null): Tensor {
   const out = allocate([g.n, g.o, g.oh, g.ow]);
   const kk = g.kh * g.kw;
@@ -81,11 +94,9 @@ export function convForward(g: ConvGeometry, x: Tensor, w: Tensor, bias: Tensor 
   } else if (isPointwise(g) && g.o % 4 === 0) {
     // The kernel reads [C, O] weights as one vec4 per r for its four output channels: a transposed copy
     // of the (small) weight costs far less than the loads it saves.
-    const w2 = reshape(w, [g.o, g.c]);
-    const wt = transpose(w2);
-    const wDense = contiguous(wt);
+    const wDense = transposedWeight(w, g.o, g.c);
     runPointwise(x, wDense, bias, out, g.n, g.c, g.o, g.h * g.w, true);
-    for (const t of [w2, wt, wDense]) t.dispose();
+    wDense.dispose();
   } else if (isPointwise(g)) {
     runPointwise(x, w, bias, out, g.n, g.c, g.o, g.h * g.w);
   } else if (isDepthwise(g)) {
@@ -142,11 +153,9 @@ export function convInputGrad(g: ConvGeometry, gy: Tensor, w: Tensor, bias: Tens
     return dx;
   }
   if (isPointwise(g)) {
-    const w2 = reshape(w, [g.o, g.c]);
-    const wt = transpose(w2);
-    const wDense = contiguous(wt);
+    const wDense = transposedWeight(w, g.o, g.c);
     runPointwise(gy, wDense, bias, dx, g.n, g.o, g.c, g.h * g.w);
-    for (const t of [w2, wt, wDense]) t.dispose();
+    wDense.dispose();
     return dx;
   }
   // Source position p = iy + pad' - ky'*d with ky' = k-1-ky gives pad' = (k-1)*d - pad (may be negative).

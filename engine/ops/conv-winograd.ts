@@ -3,6 +3,7 @@
 // on the pointwise kernel, an output transform. 2.25x fewer multiply-adds than the direct sum, for memory
 // passes over 4x the input and output.
 import { grid1d } from '../kernel.ts';
+import { derived } from '../derived.ts';
 import { allocate, type Tensor } from '../tensor.ts';
 import { reductionSlices, runPointwise } from './conv-pointwise.ts';
 import { reshape } from './movement.ts';
@@ -79,8 +80,12 @@ function winogradConv(
     { chans: red, h: src2[0], w: src2[1], pad_t: padTop, pad_l: padLeft, tiles_h: tilesH, tiles_w: tilesW, groups, row, total: src.size },
     grid1d(red * groups, WINOGRAD_WG),
   );
-  const u = allocate([POSITIONS, red, outs]);
-  winogradWeight.run({ w: w.storage, u: u.storage }, { red, outs, flip: flip ? 1 : 0 }, grid1d((red * outs) / 4, WINOGRAD_WG));
+  // U depends on w alone: kept while w is unwritten (engine/derived.ts), e.g. across evaluation calls.
+  const u = derived(w, `winograd_u:${red}:${outs}:${flip ? 1 : 0}`, () => {
+    const made = allocate([POSITIONS, red, outs]);
+    winogradWeight.run({ w: w.storage, u: made.storage }, { red, outs, flip: flip ? 1 : 0 }, grid1d((red * outs) / 4, WINOGRAD_WG));
+    return made;
+  });
   const m = allocate([POSITIONS, outs, tilesPadded]);
   // 16 "images" (positions ξ), each with its own [red, outs] weight U[ξ].
   runPointwise(v, u, null, m, POSITIONS, red, outs, tilesPadded, true, red * outs, false);

@@ -22,7 +22,10 @@ export function fromArray(data: ArrayLike<number>, shape: readonly number[] = [d
   }
   const t = allocate(shape, dtype, 'fromArray', { fresh: true });
   const typed = dtype === 'int32' ? Int32Array.from(data) : data instanceof Float32Array ? data : Float32Array.from(data);
-  if (typed.length > 0) runtime().ctx.device.queue.writeBuffer(t.storage.buffer, 0, typed.buffer, typed.byteOffset, typed.byteLength);
+  if (typed.length > 0) {
+    t.storage.version++;
+    runtime().ctx.device.queue.writeBuffer(t.storage.buffer, 0, typed.buffer, typed.byteOffset, typed.byteLength);
+  }
   return finish(t, opts);
 }
 
