@@ -50,6 +50,9 @@ export interface TargetCheck {
   limits: string[];
 }
 
+/** Bytes moved under which a copy's time is mostly its dispatch's fixed costs on lavapipe (~0.1 ms against ~4 GB/s). */
+const SMALL_COPY_BYTES = 4 * 2 ** 20;
+
 const isProbe = (r: BenchRow) => r.name.startsWith('probe');
 const pct = (v: number) => `${(100 * v).toFixed(0)}%`;
 const ms = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
@@ -118,7 +121,9 @@ function memoryLimits(c: TargetCheck, all: BenchRow[], profiles: KernelProfile[]
         const interleaved = copy.name.endsWith(` as ${row.name}`) ? ', timed alternating with it,' : '';
         parts.push(
           `A copy kernel moving the same bytes${interleaved} reaches ${pct(reach)} (${ms(copy.medianMs)} ms)` +
-            (t.adapterBound ? `: at this size ${pct(c.threshold)} of copy GB/s is beyond the adapter (fixed per-dispatch costs dominate), and we reach ${pct(row.fraction! / reach)} of that copy.` : `; we reach ${pct(row.fraction! / reach)} of that copy.`),
+            (t.adapterBound
+              ? `: ${pct(c.threshold)} of copy GB/s was beyond the adapter while this row ran (${copy.value * copy.medianMs * 1e6 < SMALL_COPY_BYTES ? 'at this size fixed per-dispatch costs dominate' : 'at this size, a slower stretch of the machine than when the ceiling was measured'}), and we reach ${pct(row.fraction! / reach)} of that copy.`
+              : `; we reach ${pct(row.fraction! / reach)} of that copy.`),
         );
       }
       const hand = all.find((p) => p.suite === row.suite && p.shape === row.shape && p.name.startsWith('probe: hand-written') && p.name.endsWith(` as ${row.name}`));
