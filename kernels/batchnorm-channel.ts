@@ -3,7 +3,7 @@
 import { LINEAR_ID } from './prelude.ts';
 import { KernelFamily } from '../engine/kernel.ts';
 import {
-  CHAN_MERGE, declare, elementType, GRAD_PARAMS, hsum, laneSummaries, MASKED, RELU6, vecKey, type BatchNormElementVariant,
+  CHAN_MERGE, declare, elementType, GRAD_PARAMS, hsum, laneSummaries, masked, relu6Clamp, reluKey, type BatchNormReluVariant,
 } from './batchnorm.ts';
 
 // One invocation a channel, for channels of few elements (N·H·W <= BN_CHANNEL_MAX): the whole forward or
@@ -27,7 +27,7 @@ export const BN_CONST_ROW_MAX = { forward: 4, backward: 2 };
 /** Invocations per workgroup of the one-invocation-a-channel passes. */
 export const BN_CHANNEL_WG = 64;
 
-export interface BatchNormChannelVariant extends BatchNormElementVariant {
+export interface BatchNormChannelVariant extends BatchNormReluVariant {
   affine: boolean;
   /** Forward: running buffers bound (updated when params.update). */
   running?: boolean;
@@ -36,12 +36,11 @@ export interface BatchNormChannelVariant extends BatchNormElementVariant {
 }
 
 const CHANNEL_HEAD = (vec4: boolean, bindings: string, params: string) => /* wgsl */ `
-struct Params { n: u32, c: u32, s: u32, relu6: u32${params} }
+struct Params { n: u32, c: u32, s: u32${params} }
 alias T = ${elementType(vec4)};
 @group(0) @binding(0) var<storage, read> x: array<T>;
 ${bindings}
 ${LINEAR_ID}
-${RELU6}
 @compute @workgroup_size(${BN_CHANNEL_WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lidx: u32) {
@@ -51,8 +50,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let stride = params.c * params.s;`;
 
 /**
- * The channel's rows, two elements an iteration (slots 'a' and 'b' keep independent accumulators). With a
- * constant row length (rows of at most BN_CONST_ROW_MAX) the row is written out in full, with no inner loop:
+ * The channel's rows: \`body(index, slot)\`. A loop takes one element an iteration, in slot 'a': unrolled by
+ * two into slots 'a' and 'b' (independent accumulators) it ran 1.02-1.14x slower backward, level forward
+ * (same-process A/B, 96-960 channels, 2x2-14x14 maps). With a constant row length (rows of at most
+ * BN_CONST_ROW_MAX) the row is written out in full, alternating the slots, with no inner loop:
  * on 2x2 and 4x4 maps the loop's own work outweighed its one load an iteration (forward on 2x2 maps 1.2-1.35x,
  * on 4x4 1.05-1.1x; backward on 2x2 1.1-1.3x faster). The backward on 4x4 maps and either direction on
  * 8-vec4 rows ran up to 1.25x slower unrolled (alternating runs), and longer rows, unrolled or with constant
@@ -68,17 +69,12 @@ const CHANNEL_LOOP = (rowLength: number | undefined, body: (i: string, slot: 'a'
     : /* wgsl */ `
   for (var n = 0u; n < params.n; n++) {
     let base = first + n * stride;
-    var s = 0u;
-    for (; s + 1u < params.s; s += 2u) {
-      ${body('base + s', 'a')}
-      ${body('base + s + 1u', 'b')}
-    }
-    if (s < params.s) {
+    for (var s = 0u; s < params.s; s++) {
       ${body('base + s', 'a')}
     }
   }`;
 
-function channelForwardSource({ vec4, affine, running, rowLength }: BatchNormChannelVariant): string {
+function channelForwardSource({ vec4, relu6, affine, running, rowLength }: BatchNormChannelVariant): string {
   const list: [string, string, string][] = [];
   if (affine) list.push(['weight', 'read', 'f32'], ['bias', 'read', 'f32']);
   if (running) list.push(['running_mean', 'read_write', 'f32'], ['running_var', 'read_write', 'f32']);
@@ -118,13 +114,11 @@ ${CHAN_MERGE}`;
   let invstd = 1.0 / sqrt(variance + params.eps);
   let scale = invstd * ${affine ? 'weight[c]' : '1.0'};
   let co = vec4<f32>(scale, ${affine ? 'bias[c]' : '0.0'} - mu * scale, mu, invstd);
-  coeff[c] = co;
-  let lo = T(clamp_bounds(params.relu6).x);
-  let hi = T(clamp_bounds(params.relu6).y);${CHANNEL_LOOP(rowLength, (i) => `y[${i}] = clamp(x[${i}] * co.x + co.y, lo, hi);`)}
+  coeff[c] = co;${CHANNEL_LOOP(rowLength, (i) => `y[${i}] = ${relu6Clamp(relu6, `x[${i}] * co.x + co.y`)};`)}
 }`;
 }
 
-function channelBackwardSource({ vec4, affine, rowLength }: BatchNormChannelVariant): string {
+function channelBackwardSource({ vec4, relu6, affine, rowLength }: BatchNormChannelVariant): string {
   const list: [string, string, string][] = [['g', 'read', elementType(vec4)], ['coeff', 'read', 'vec4<f32>']];
   if (affine) list.push(['dweight', 'read_write', 'f32'], ['dbias', 'read_write', 'f32']);
   const bindings = /* wgsl */ `${declare(list, 1)}
@@ -136,7 +130,7 @@ function channelBackwardSource({ vec4, affine, rowLength }: BatchNormChannelVari
   var acc_gxa = T(0.0);
   var acc_gb = T(0.0);
   var acc_gxb = T(0.0);${CHANNEL_LOOP(rowLength, (i, slot) => `let x${slot} = x[${i}];
-      let g${slot} = ${MASKED(`x${slot}`, `g[${i}]`)};
+      let g${slot} = ${masked(relu6, `x${slot}`, `g[${i}]`)};
       acc_g${slot} += g${slot};
       acc_gx${slot} += g${slot} * (x${slot} - k.z);`)}
   let total = vec2<f32>(${hsum(vec4, 'acc_ga + acc_gb')}, ${hsum(vec4, 'acc_gxa + acc_gxb')});${
@@ -146,13 +140,13 @@ function channelBackwardSource({ vec4, affine, rowLength }: BatchNormChannelVari
   let batch = select(0.0, 1.0, params.use_batch != 0u);
   let b = -batch * k.x * k.w * k.w * total.y / params.count;
   let d = -batch * k.x * total.x / params.count - b * k.z;${CHANNEL_LOOP(rowLength, (i, slot) => `let x${slot} = x[${i}];
-      dx[${i}] = k.x * ${MASKED(`x${slot}`, `g[${i}]`)} + b * x${slot} + d;`)}
+      dx[${i}] = k.x * ${masked(relu6, `x${slot}`, `g[${i}]`)} + b * x${slot} + d;`)}
 }`;
 }
 
 export const bnChannelForward = new KernelFamily<BatchNormChannelVariant>('bn_channel_forward', channelForwardSource, (v) =>
-  [vecKey(v), v.affine ? 'affine' : 'plain', v.running ? 'running' : '', v.rowLength ? `s${v.rowLength}` : ''].filter(Boolean).join(','),
+  [reluKey(v), v.affine ? 'affine' : 'plain', v.running ? 'running' : '', v.rowLength ? `s${v.rowLength}` : ''].filter(Boolean).join(','),
 );
 export const bnChannelBackward = new KernelFamily<BatchNormChannelVariant>('bn_channel_backward', channelBackwardSource, (v) =>
-  [vecKey(v), v.affine ? 'affine' : 'plain', v.rowLength ? `s${v.rowLength}` : ''].filter(Boolean).join(','),
+  [reluKey(v), v.affine ? 'affine' : 'plain', v.rowLength ? `s${v.rowLength}` : ''].filter(Boolean).join(','),
 );

@@ -4,10 +4,10 @@
 //
 // x is viewed as N·C rows of S = H·W values, read as vec4s when H·W is a multiple of 4 (S then counts
 // vec4s); row n·C + c is image n's channel c. Every pass but the finalizes gives thread (g, c, t) the
-// elements s = t, t+P, ... of the rows of channel c in images g·B .. g·B + B - 1 (a flat loop per row,
-// unrolled by two for independent loads): neighbouring threads read neighbouring addresses, and the
-// channel's coefficients are loaded once per thread (a thread per element would divide to find its
-// channel, and lavapipe emulates integer division lane by lane). rowSplit picks P and B: few, fat
+// elements s = t, t+P, ... of the rows of channel c in images g·B .. g·B + B - 1 (a flat loop per row):
+// neighbouring threads read neighbouring addresses, and the channel's coefficients are loaded once per
+// thread (a thread per element would divide to find its channel, and lavapipe emulates integer division
+// lane by lane). rowSplit picks P and B: few, fat
 // threads, at most 8 a row, so that each of lavapipe's 8-lane SIMD groups sweeps a row front to back.
 // A channel's partials are the G·P at (g·C + c)·P + t, G = ceil(N / B).
 //
@@ -46,24 +46,29 @@ export interface BatchNormElementVariant {
   vec4: boolean;
 }
 
+/** A pass that sees y's fused ReLU6 (clamps it, or masks the gradient by it): a constant of the kernel. */
+export interface BatchNormReluVariant extends BatchNormElementVariant {
+  relu6: boolean;
+}
+
 export const elementType = (vec4: boolean) => (vec4 ? 'vec4<f32>' : 'f32');
 export const hsum = (vec4: boolean, v: string) => (vec4 ? `dot(${v}, vec4<f32>(1.0))` : v);
 
-// Shared by the passes that see x: clamp bounds of the fused ReLU6 (largest finite floats without it,
-// a no-op on finite values) and the mask that passes the gradient only where 0 < y < 6.
-export const RELU6 = /* wgsl */ `
-fn clamp_bounds(relu6: u32) -> vec2<f32> {
-  return select(vec2<f32>(bitcast<f32>(0xff7fffffu), bitcast<f32>(0x7f7fffffu)), vec2<f32>(0.0, 6.0), relu6 != 0u);
-}`;
+// The fused ReLU6, compiled in or out: read from a uniform, its clamp and its mask cost lavapipe 5-10% of
+// a pass even when off (both sides of a select are evaluated).
+/** WGSL: y from the affine map's value \`v\`, clamped to [0, 6] with the fused ReLU6. */
+export const relu6Clamp = (relu6: boolean, v: string) => (relu6 ? `clamp(${v}, T(0.0), T(6.0))` : v);
+/** WGSL: g' from g, zero where the forward's y = x·scale + shift was clamped by the fused ReLU6 (k = coeff[c]). */
+export const masked = (relu6: boolean, x: string, g: string) =>
+  relu6 ? `select(T(0.0), ${g}, (${x} * k.x + k.y > T(0.0)) & (${x} * k.x + k.y < T(6.0)))` : g;
 
 // The head of the row passes: thread (g, c, t) covers images n0 .. n1 - 1.
 const PARTIAL_HEAD = (vec4: boolean, extraBindings: string, wg: number, extraParams = '') => /* wgsl */ `
-struct Params { n: u32, c: u32, s: u32, p: u32, b: u32, groups: u32, relu6: u32${extraParams} }
+struct Params { n: u32, c: u32, s: u32, p: u32, b: u32, groups: u32${extraParams} }
 alias T = ${elementType(vec4)};
 @group(0) @binding(0) var<storage, read> x: array<T>;
 ${extraBindings}
 ${LINEAR_ID}
-${RELU6}
 @compute @workgroup_size(${wg})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lidx: u32) {
@@ -77,20 +82,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let n1 = min(n0 + params.b, params.n);`;
 
 /**
- * Thread t's loop over its row, s = t, t + P, ..., two elements an iteration: \`body(index, slot)\` is
- * emitted for slot 'a' and, for the second element of a pair, 'b' (a second set of accumulators keeps
- * the two loads independent).
+ * Thread t's loop over its row, s = t, t + P, ...: \`body(index)\`. One element an iteration: unrolled by two
+ * with a second set of accumulators it ran 0-10% slower (same-process A/B, fwd+bwd on 16-144 channels at
+ * 32x32-112x112).
  */
-const ROW_LOOP = (body: (i: string, slot: 'a' | 'b') => string) => /* wgsl */ `
+const ROW_LOOP = (body: (i: string) => string) => /* wgsl */ `
   for (var n = n0; n < n1; n++) {
     let base = (n * params.c + c) * params.s;
-    var s = t;
-    for (; s + params.p < params.s; s += 2u * params.p) {
-      ${body('base + s', 'a')}
-      ${body('base + s + params.p', 'b')}
-    }
-    if (s < params.s) {
-      ${body('base + s', 'a')}
+    for (var s = t; s < params.s; s += params.p) {
+      ${body('base + s')}
     }
   }`;
 
@@ -122,15 +122,11 @@ ${CHAN_MERGE}`;
   // and S2 - S1²/k keeps its error relative to M2, as Welford does, however large |mean| is.
   return /* wgsl */ `${PARTIAL_HEAD(vec4, bindings, BN_PARTIAL_WG)}
   let shift = x[(n0 * params.c + c) * params.s + t];
-  var s1a = T(0.0);
-  var s2a = T(0.0);
-  var s1b = T(0.0);
-  var s2b = T(0.0);${ROW_LOOP((i, slot) => `let d${slot} = x[${i}] - shift;
-    s1${slot} += d${slot};
-    s2${slot} += d${slot} * d${slot};`)}
+  var s1 = T(0.0);
+  var s2 = T(0.0);${ROW_LOOP((i) => `let d = x[${i}] - shift;
+      s1 += d;
+      s2 += d * d;`)}
   let k = f32((n1 - n0) * ((params.s - t + params.p - 1u) / params.p));
-  let s1 = s1a + s1b;
-  let s2 = s2a + s2b;
   let mean = (shift - T(${vec4 ? 'shift.x' : 'shift'})) + s1 * (1.0 / k);
   let m2 = max(s2 - s1 * s1 * (1.0 / k), T(0.0));
   partial[id] = vec4<f32>(${lanes}, ${vec4 ? 'shift.x' : 'shift'});
@@ -217,12 +213,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 }`;
 }
 
-export interface BatchNormApplyVariant extends BatchNormElementVariant {
+export interface BatchNormApplyVariant extends BatchNormReluVariant {
   /** Compute the coefficients in every thread (bn_stats_finalize fused in), for few partials a channel. */
   fused?: BatchNormFinalizeVariant;
 }
 
-function applySource({ vec4, fused }: BatchNormApplyVariant): string {
+function applySource({ vec4, relu6, fused }: BatchNormApplyVariant): string {
   const list = fused ? coefficientBindings(fused) : [];
   const bindings = /* wgsl */ `
 ${declare(list, 1)}
@@ -237,17 +233,11 @@ ${declare(list, 1)}
   if (leader) { coeff[c] = k; }`
     : `
   let k = coeff[c];`;
-  return /* wgsl */ `${PARTIAL_HEAD(vec4, bindings, BN_PARTIAL_WG, fused ? STATS_PARAMS : '')}${coefficients}
-  let lo = T(clamp_bounds(params.relu6).x);
-  let hi = T(clamp_bounds(params.relu6).y);${ROW_LOOP((i) => `y[${i}] = clamp(x[${i}] * k.x + k.y, lo, hi);`)}
+  return /* wgsl */ `${PARTIAL_HEAD(vec4, bindings, BN_PARTIAL_WG, fused ? STATS_PARAMS : '')}${coefficients}${ROW_LOOP((i) => `y[${i}] = ${relu6Clamp(relu6, `x[${i}] * k.x + k.y`)};`)}
 }`;
 }
 
-// g' from g: with the fused ReLU6, zero where the forward's y = x·scale + shift was clamped.
-export const MASKED = (x: string, g: string) =>
-  `select(${g}, select(T(0.0), ${g}, (${x} * k.x + k.y > T(0.0)) & (${x} * k.x + k.y < T(6.0))), params.relu6 != 0u)`;
-
-function gradPartialSource({ vec4 }: BatchNormElementVariant): string {
+function gradPartialSource({ vec4, relu6 }: BatchNormReluVariant): string {
   const bindings = /* wgsl */ `
 @group(0) @binding(1) var<storage, read> g: array<T>;
 @group(0) @binding(2) var<storage, read> coeff: array<vec4<f32>>;
@@ -255,14 +245,12 @@ function gradPartialSource({ vec4 }: BatchNormElementVariant): string {
 @group(0) @binding(4) var<uniform> params: Params;`;
   return /* wgsl */ `${PARTIAL_HEAD(vec4, bindings, BN_PARTIAL_WG)}
   let k = coeff[c];
-  var acc_ga = T(0.0);
-  var acc_gxa = T(0.0);
-  var acc_gb = T(0.0);
-  var acc_gxb = T(0.0);${ROW_LOOP((i, slot) => `let x${slot} = x[${i}];
-    let g${slot} = ${MASKED(`x${slot}`, `g[${i}]`)};
-    acc_g${slot} += g${slot};
-    acc_gx${slot} += g${slot} * (x${slot} - k.z);`)}
-  partial[id] = vec2<f32>(${hsum(vec4, 'acc_ga + acc_gb')}, ${hsum(vec4, 'acc_gxa + acc_gxb')});
+  var acc_g = T(0.0);
+  var acc_gx = T(0.0);${ROW_LOOP((i) => `let xv = x[${i}];
+      let gv = ${masked(relu6, 'xv', `g[${i}]`)};
+      acc_g += gv;
+      acc_gx += gv * (xv - k.z);`)}
+  partial[id] = vec2<f32>(${hsum(vec4, 'acc_g')}, ${hsum(vec4, 'acc_gx')});
 }`;
 }
 
@@ -314,12 +302,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 }`;
 }
 
-export interface BatchNormInputGradVariant extends BatchNormElementVariant {
+export interface BatchNormInputGradVariant extends BatchNormReluVariant {
   /** Compute dcoeff in every thread from the grad partials and coeff (bn_grad_finalize fused in). */
   fused?: BatchNormGradFinalizeVariant;
 }
 
-function inputGradSource({ vec4, fused }: BatchNormInputGradVariant): string {
+function inputGradSource({ vec4, relu6, fused }: BatchNormInputGradVariant): string {
   const n = fused ? (fused.affine ? 6 : 4) : 3;
   const bindings = /* wgsl */ `
 @group(0) @binding(1) var<storage, read> g: array<T>;
@@ -329,12 +317,14 @@ ${fused ? gradBindings(fused.affine, 2) : '@group(0) @binding(2) var<storage, re
   // Fused: coeff is the forward's (scale, shift, mean, invstd), k the dcoeff bn_grad_finalize would write.
   return /* wgsl */ `${PARTIAL_HEAD(vec4, bindings, BN_PARTIAL_WG, fused ? GRAD_PARAMS : '')}
   let k = ${fused ? 'grad_coefficients(c, grp == 0u && t == 0u)' : 'coeff[c]'};
-${ROW_LOOP((i, slot) => `let x${slot} = x[${i}];
-    dx[${i}] = k.x * ${MASKED(`x${slot}`, `g[${i}]`)} + k.z * x${slot} + k.w;`)}
+${ROW_LOOP((i) => `let xv = x[${i}];
+      dx[${i}] = k.x * ${masked(relu6, 'xv', `g[${i}]`)} + k.z * xv + k.w;`)}
 }`;
 }
 
 export const vecKey = (v: BatchNormElementVariant) => (v.vec4 ? 'vec4' : 'scalar');
+/** vecKey, and relu6 when the fused ReLU6 is compiled in. */
+export const reluKey = (v: BatchNormReluVariant) => (v.relu6 ? `${vecKey(v)},relu6` : vecKey(v));
 const finalizeKey = (v: BatchNormFinalizeVariant) =>
   [v.affine ? 'affine' : 'plain', v.running ? 'running' : '', v.batch ? 'batch' : 'eval'].filter(Boolean).join(',');
 
@@ -345,14 +335,14 @@ export const bnStatsFinalize = new KernelFamily<BatchNormFinalizeVariant>(
   finalizeKey,
 );
 export const bnApply = new KernelFamily<BatchNormApplyVariant>('bn_apply', applySource, (v) =>
-  v.fused ? `${vecKey(v)},fused,${finalizeKey(v.fused)}` : vecKey(v),
+  v.fused ? `${reluKey(v)},fused,${finalizeKey(v.fused)}` : reluKey(v),
 );
-export const bnGradPartial = new KernelFamily<BatchNormElementVariant>('bn_grad_partial', gradPartialSource, vecKey);
+export const bnGradPartial = new KernelFamily<BatchNormReluVariant>('bn_grad_partial', gradPartialSource, reluKey);
 export const bnGradFinalize = new KernelFamily<BatchNormGradFinalizeVariant>('bn_grad_finalize', gradFinalizeSource, (v) =>
   v.affine ? 'affine' : 'plain',
 );
 export const bnInputGrad = new KernelFamily<BatchNormInputGradVariant>('bn_input_grad', inputGradSource, (v) =>
-  v.fused ? `${vecKey(v)},fused,${v.fused.affine ? 'affine' : 'plain'}` : vecKey(v),
+  v.fused ? `${reluKey(v)},fused,${v.fused.affine ? 'affine' : 'plain'}` : reluKey(v),
 );
 
 /** Most partials a channel for which the element pass merges them itself (its finalize fused in). */

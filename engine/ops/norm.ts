@@ -65,30 +65,30 @@ const BatchNorm: FunctionDef<BatchNormAttrs> = {
     if (wd && bd) Object.assign(stats, { weight: wd.storage, bias: bd.storage });
     if (running) Object.assign(stats, { running_mean: a.runningMean!.storage, running_var: a.runningVar!.storage });
     const y = allocate(x.shape);
-    const relu6 = a.relu6 ? 1 : 0;
+    const relu6 = a.relu6;
     const unbias = count > 1 ? count / (count - 1) : 1;
     const update = a.updateRunning ? 1 : 0;
     if (a.batchStats && perChannel) {
       // Few elements a channel: one invocation a channel does the stats, the finalize and the apply.
       bnChannelForward
-        .get({ vec4, affine: a.affine, running, rowLength: s <= BN_CONST_ROW_MAX.forward ? s : 0 })
-        .run({ x: xd.storage, ...stats, coeff: coeff.storage, y: y.storage }, { n, c, s, relu6, eps: a.eps, momentum: a.momentum, unbias, update }, grid1d(c, BN_CHANNEL_WG));
+        .get({ vec4, relu6, affine: a.affine, running, rowLength: s <= BN_CONST_ROW_MAX.forward ? s : 0 })
+        .run({ x: xd.storage, ...stats, coeff: coeff.storage, y: y.storage }, { n, c, s, eps: a.eps, momentum: a.momentum, unbias, update }, grid1d(c, BN_CHANNEL_WG));
     } else {
       const statsParams = { groups, c, p, eps: a.eps, momentum: a.momentum, unbias, update };
       let partial: Tensor | null = null;
       if (a.batchStats) {
         partial = allocate([4 * groups * c * p]);
-        bnStatsPartial.get({ vec4 }).run({ x: xd.storage, partial: partial.storage }, { n, c, s, p, b, groups, relu6: 0 }, grid1d(groups * c * p, BN_PARTIAL_WG));
+        bnStatsPartial.get({ vec4 }).run({ x: xd.storage, partial: partial.storage }, { n, c, s, p, b, groups }, grid1d(groups * c * p, BN_PARTIAL_WG));
         stats.partial = partial.storage;
       }
       // Few partials a channel (or none, in eval): bn_apply computes the coefficients itself.
       const fused = !a.batchStats || groups * p <= BN_FUSE_PARTIALS;
       if (!fused) bnStatsFinalize.get(variant).run({ ...stats, coeff: coeff.storage }, statsParams, grid1d(c, BN_PARTIAL_WG));
       bnApply
-        .get({ vec4, fused: fused ? variant : undefined })
+        .get({ vec4, relu6, fused: fused ? variant : undefined })
         .run(
           { x: xd.storage, ...(fused ? stats : {}), coeff: coeff.storage, y: y.storage },
-          { n, c, s, p, b, groups, relu6, ...(fused ? statsParams : {}) },
+          { n, c, s, p, b, groups, ...(fused ? statsParams : {}) },
           grid1d(groups * c * p, BN_PARTIAL_WG),
         );
       partial?.dispose();
@@ -102,7 +102,7 @@ const BatchNorm: FunctionDef<BatchNormAttrs> = {
     const [x, coeff] = ctx.saved;
     const { n, c, s, count, vec4, perChannel, p, b, groups } = dims(x);
     const gd = dense(g);
-    const relu6 = a.relu6 ? 1 : 0;
+    const relu6 = a.relu6;
     const [wantX, wantW, wantB] = ctx.needsInputGrad;
     const dweight = a.affine ? allocate([c]) : null;
     const dbias = a.affine ? allocate([c]) : null;
@@ -113,27 +113,27 @@ const BatchNorm: FunctionDef<BatchNormAttrs> = {
       // Few elements a channel: one invocation a channel does the sums, dweight, dbias and dx.
       dx = allocate(x.shape);
       bnChannelBackward
-        .get({ vec4, affine: a.affine, rowLength: s <= BN_CONST_ROW_MAX.backward ? s : 0 })
-        .run({ x: x.storage, g: gd.storage, coeff: coeff.storage, ...wgrads, dx: dx.storage }, { n, c, s, relu6, count, use_batch }, grid1d(c, BN_CHANNEL_WG));
+        .get({ vec4, relu6, affine: a.affine, rowLength: s <= BN_CONST_ROW_MAX.backward ? s : 0 })
+        .run({ x: x.storage, g: gd.storage, coeff: coeff.storage, ...wgrads, dx: dx.storage }, { n, c, s, count, use_batch }, grid1d(c, BN_CHANNEL_WG));
     } else {
       const partial = allocate([2 * groups * c * p]);
       bnGradPartial
-        .get({ vec4 })
-        .run({ x: x.storage, g: gd.storage, coeff: coeff.storage, partial: partial.storage }, { n, c, s, p, b, groups, relu6 }, grid1d(groups * c * p, BN_PARTIAL_WG));
+        .get({ vec4, relu6 })
+        .run({ x: x.storage, g: gd.storage, coeff: coeff.storage, partial: partial.storage }, { n, c, s, p, b, groups }, grid1d(groups * c * p, BN_PARTIAL_WG));
       const grads: Record<string, Storage> = { partial: partial.storage, coeff: coeff.storage, ...wgrads };
-      const elementParams = { n, c, s, p, b, groups, relu6 };
+      const elementParams = { n, c, s, p, b, groups };
       if (wantX && groups * p <= BN_FUSE_PARTIALS) {
         // Few partials a channel: bn_input_grad computes dcoeff itself (and writes dweight, dbias).
         dx = allocate(x.shape);
         bnInputGrad
-          .get({ vec4, fused: { affine: a.affine } })
+          .get({ vec4, relu6, fused: { affine: a.affine } })
           .run({ x: x.storage, g: gd.storage, ...grads, dx: dx.storage }, { ...elementParams, count, use_batch }, grid1d(groups * c * p, BN_PARTIAL_WG));
       } else {
         const dcoeff = allocate([4 * c]);
         bnGradFinalize.get({ affine: a.affine }).run({ ...grads, dcoeff: dcoeff.storage }, { groups, c, p, count, use_batch }, grid1d(c, BN_PARTIAL_WG));
         if (wantX) {
           dx = allocate(x.shape);
-          bnInputGrad.get({ vec4 }).run({ x: x.storage, g: gd.storage, coeff: dcoeff.storage, dx: dx.storage }, elementParams, grid1d(groups * c * p, BN_PARTIAL_WG));
+          bnInputGrad.get({ vec4, relu6 }).run({ x: x.storage, g: gd.storage, coeff: dcoeff.storage, dx: dx.storage }, elementParams, grid1d(groups * c * p, BN_PARTIAL_WG));
         }
         dcoeff.dispose();
       }
