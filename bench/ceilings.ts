@@ -13,6 +13,12 @@
 // - Otherwise: best · median(all checks) / reference.
 // Scaling each suite by the checks around it instead was tried and let one quiet quarter-second (a copy
 // check at 8.0 GB/s among 4.2-5.4) halve two suites' fractions.
+// Rows anchored too: a later suite times each row with the check's kernel alternating with it (\`checkWork\`),
+// which gives the row's speed as a multiple of the check's, run by run; over the best kernel's multiple
+// that is the row's fraction of the ceiling, whichever mode the machine was in while the row ran
+// (\`fractionOf\`). A row with a 2x-bimodal spread (stem 3x3 s2 gradient: runs 3.97-8.65 ms) otherwise
+// took its fraction from whichever mode its median fell in.
+import type { WorkDriver } from './timing.ts';
 
 const median = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b);
@@ -33,10 +39,18 @@ export interface CeilingSummary {
   suite: number;
 }
 
+/** The check's kernel as a driver, for timing alternating with a row: \`work\` per call in the ceiling's unit. */
+export interface CheckWork {
+  driver: WorkDriver;
+  work: number;
+  dispose(): void;
+}
+
 interface Entry {
   best: number;
   suite: number;
   check: () => Promise<number>;
+  checkWork?: () => CheckWork;
   multiples?: number[];
   /** Check values by the index of the suite they followed. */
   after: Map<number, number>;
@@ -48,10 +62,12 @@ export class CeilingTracker {
   /**
    * Records ceiling `name` measured by suite `suite` and takes its reference check at once (three runs).
    * `anchors`: each times one of the suite's best kernels alternating with the check and returns its speed
-   * as a multiple of the check's.
+   * as a multiple of the check's. \`checkWork\`: the check's kernel, for rows of later suites to time with theirs.
    */
-  async register(name: string, best: number, suite: number, check: () => Promise<number>, anchors: (() => Promise<number>)[] = []): Promise<void> {
-    const entry: Entry = { best, suite, check, after: new Map() };
+  async register(
+    name: string, best: number, suite: number, check: () => Promise<number>, anchors: (() => Promise<number>)[] = [], checkWork?: () => CheckWork,
+  ): Promise<void> {
+    const entry: Entry = { best, suite, check, checkWork, after: new Map() };
     this.entries.set(name, entry);
     entry.after.set(suite, median([await check(), await check(), await check()]));
     if (anchors.length) {
@@ -72,6 +88,21 @@ export class CeilingTracker {
     const typical = median([...entry.after.values()]);
     if (entry.multiples) return Math.max(...entry.multiples) * typical;
     return (entry.best * typical) / entry.after.get(entry.suite)!;
+  }
+
+  /** The check's kernel of an anchored ceiling, for a row of a later suite to time alternating with it. */
+  checkWork(name: string, suite: number): CheckWork | undefined {
+    const entry = this.entries.get(name);
+    return entry?.multiples && entry.checkWork && suite > entry.suite ? entry.checkWork() : undefined;
+  }
+
+  /**
+   * A row's fraction of anchored ceiling \`name\` from its speed as a multiple of the check's (timed alternating
+   * with it): over the largest multiple a best kernel ran at. Undefined for a ceiling that is not anchored.
+   */
+  fractionOf(name: string, multipleOfCheck: number): number | undefined {
+    const entry = this.entries.get(name);
+    return entry?.multiples ? multipleOfCheck / Math.max(...entry.multiples) : undefined;
   }
 
   /** Every ceiling's best and checks, for the result file. */

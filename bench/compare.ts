@@ -4,7 +4,7 @@ import type { TensorContainer } from '@tensorflow/tfjs';
 import { fromArray, type Tensor } from '../engine/index.ts';
 import type { TfModule } from './peers/tfjs.ts';
 import { rowFrom, type BenchContext, type BenchRow, type Unit } from './suite.ts';
-import { engineDriver, timeWorks, type TimingOptions } from './timing.ts';
+import { engineDriver, pairedTimeRatio, timeWorks, type Timing, type TimingOptions } from './timing.ts';
 
 /** The two input regimes of every kernel suite (issue #7): ImageNet-size batch 1, and 64x64 batch 8. */
 export interface Regime {
@@ -80,11 +80,24 @@ export async function measureWithProbes(ctx: BenchContext, m: Measurement): Prom
   const tfjsWork = m.tfjs;
   const probes = m.probes ?? [];
   const theirsDriver = peer && tfjsWork ? [peer.driver(() => tfjsWork(peer.tf))] : [];
-  const drivers = [engineDriver(m.ours), ...theirsDriver, ...probes.map((p) => engineDriver(p.record))];
-  const timings = await timeWorks(drivers, m.opts);
+  // The ceiling's check kernel, where it is anchored, runs alternating with ours and the probes: each gets
+  // its speed as a multiple of the check's, run by run (bench/ceilings.ts).
+  const check = m.ceiling ? ctx.ceilings.checkWork(m.ceiling, ctx.suiteIndex) : undefined;
+  const drivers = [engineDriver(m.ours), ...theirsDriver, ...probes.map((p) => engineDriver(p.record)), ...(check ? [check.driver] : [])];
+  let timings: Timing[];
+  try {
+    timings = await timeWorks(drivers, m.opts);
+  } finally {
+    check?.dispose();
+  }
   const [timing] = timings;
   const theirs = theirsDriver.length ? timings[1] : undefined;
-  const row = rowFrom(timing, m);
+  const checkTiming = check ? timings.at(-1)! : undefined;
+  const anchor = (t: Timing, work: number, ceiling: string | undefined, r: BenchRow) => {
+    if (check && checkTiming && ceiling === m.ceiling) r.checkMultiple = work / check.work / pairedTimeRatio(t.samplesMs, checkTiming.samplesMs);
+    return r;
+  };
+  const row = anchor(timing, m.work, m.ceiling, rowFrom(timing, m));
   if (peer && theirs) {
     row.peer = {
       library: `tfjs-webgpu ${peer.version}`,
@@ -99,7 +112,10 @@ export async function measureWithProbes(ctx: BenchContext, m: Measurement): Prom
   }
   const vs = row.speedup ? `, tfjs ${row.peer!.medianMs.toFixed(2)} ms (${row.speedup.warm.toFixed(2)}x)` : '';
   ctx.log(`${m.name} ${m.shape}: ${timing.medianMs.toFixed(2)} ms, ${row.value.toFixed(2)} ${m.unit}${vs}`);
-  const probeRows = probes.map((p, i) => rowFrom(timings[1 + theirsDriver.length + i], { ...p, name: `probe: ${p.name}`, suite: m.suite, shape: m.shape }));
+  const probeRows = probes.map((p, i) => {
+    const t = timings[1 + theirsDriver.length + i];
+    return anchor(t, p.work, p.ceiling, rowFrom(t, { ...p, name: `probe: ${p.name}`, suite: m.suite, shape: m.shape }));
+  });
   return [row, ...probeRows];
 }
 

@@ -149,8 +149,11 @@ speed drifts over a run, and flips between two modes about 2x apart, so each cei
 kernel (a 16 MiB copy, a 512³ matmul) is re-timed three times right after the suite that measured the
 best, then after every later suite. The suite's two fastest kernels are also timed alternating with the
 check, which gives their speed as a multiple of the check's whatever mode they ran in; the ceiling is the
-larger multiple times the median of all checks (bench/ceilings.ts; the value is beside each fraction
-below). Other
+larger multiple times the median of all checks (bench/ceilings.ts). Rows of later suites are anchored the
+same way: the check's kernel runs alternating with each row and its probes, and a row's fraction is its
+speed as a multiple of the check's (the median of the runs' ratios, each run beside a run of the check)
+over the best kernel's multiple, so it holds in either mode; the value beside a fraction is the ceiling that
+fraction implies for the row's median. Comparisons between a row and its probes are run by run too. Other
 processes slow every number down; the load averages above say how busy the machine was (on this 2-core
 machine, anything above ~1 means the benchmark shared the CPUs). Rows named "probe" are measurements that
 explain a result (see Targets), not targets themselves.

@@ -86,7 +86,8 @@ async function main(): Promise<void> {
   const suiteOf = new Map<BenchRow, number>();
   const reportSoFar = (): BenchReport => {
     for (const r of rows) {
-      const ceiling = r.ceiling ? ctx.ceilings.valueFor(r.ceiling, suiteOf.get(r)!) : undefined;
+      const anchored = r.ceiling && r.checkMultiple !== undefined ? ctx.ceilings.fractionOf(r.ceiling, r.checkMultiple) : undefined;
+      const ceiling = anchored ? r.value / anchored : r.ceiling ? ctx.ceilings.valueFor(r.ceiling, suiteOf.get(r)!) : undefined;
       r.ceilingValue = ceiling;
       r.fraction = ceiling ? r.value / ceiling : null;
     }

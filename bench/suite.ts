@@ -29,13 +29,23 @@ export interface BenchRow {
   spread: Spread;
   runs: number;
   callsPerRun: number;
+  /**
+   * Per-call time of each warm run, in run order. Rows measured together alternate their runs, so run i of
+   * one sits next to run i of the others in time (see `timeRatio` in bench/targets.ts).
+   */
+  samplesMs?: number[];
   value: number;
   unit: Unit;
   /** value / ceiling, where `ceiling` names the reference measured in the same run. */
   fraction: number | null;
   ceiling: string | null;
-  /** The ceiling's value for this row (its suite's best, followed through the run: bench/ceilings.ts). */
+  /**
+   * The ceiling's value for this row: its suite's best followed through the run, or for an anchored row
+   * (\`checkMultiple\`) what its fraction implies for its median (bench/ceilings.ts).
+   */
   ceilingValue?: number;
+  /** The row's speed as a multiple of its ceiling's check kernel, timed alternating with it, run by run. */
+  checkMultiple?: number;
   note?: string;
   /**
    * The GFLOP/s count the direct algorithm's multiply-adds while the kernel does fewer (Winograd): a speed
@@ -93,6 +103,7 @@ export function rowFrom(
     spread: { minMs: timing.minMs, p10Ms: timing.p10Ms, p90Ms: timing.p90Ms, maxMs: timing.maxMs },
     runs: timing.runs,
     callsPerRun: timing.callsPerRun,
+    samplesMs: timing.samplesMs,
     value,
     unit: fields.unit,
     fraction: null,

@@ -1,6 +1,7 @@
 // The targets of issue #7, checked against one run's rows, each miss with the measurement (from the same
 // run) that shows what limits it.
 import type { BenchRow, KernelProfile } from './suite.ts';
+import { pairedTimeRatio } from './timing.ts';
 
 /**
  * Tensor-sized streams each dispatch of the mixed op moves (K = 7; 0: one invocation, next to nothing): the
@@ -54,6 +55,20 @@ export interface TargetCheck {
 const SMALL_COPY_BYTES = 4 * 2 ** 20;
 
 const isProbe = (r: BenchRow) => r.name.startsWith('probe');
+
+/**
+ * How many times \`probe\`'s time \`row\` takes, run by run (\`pairedTimeRatio\`): this machine flips between a
+ * fast and a slow mode about 2x apart within seconds. Rows without samples (from an older results file)
+ * fall back to the ratio of their medians.
+ */
+export function timeRatio(row: BenchRow, probe: BenchRow): number {
+  const [a, b] = [row.samplesMs, probe.samplesMs];
+  return a && b ? pairedTimeRatio(a, b) : row.medianMs / probe.medianMs;
+}
+
+/** "1.04x": a time ratio, said as run by run when the rows have paired runs. */
+const ratioText = (row: BenchRow, probe: BenchRow) =>
+  `${timeRatio(row, probe).toFixed(2)}x ${row.samplesMs && probe.samplesMs ? 'its time run by run' : 'its median time'}`;
 const pct = (v: number) => `${(100 * v).toFixed(0)}%`;
 const ms = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
 
@@ -128,17 +143,17 @@ function memoryLimits(c: TargetCheck, all: BenchRow[], profiles: KernelProfile[]
       }
       const hand = all.find((p) => p.suite === row.suite && p.shape === row.shape && p.name.startsWith('probe: hand-written') && p.name.endsWith(` as ${row.name}`));
       if (hand) {
-        const atHand = row.medianMs <= 1.1 * hand.medianMs;
+        const atHand = timeRatio(row, hand) <= 1.1;
         const handBound = atHand && (hand.fraction ?? 0) < c.threshold;
         if (handBound) t.adapterBound = true;
         parts.push(
           `The least kernel for this op (${hand.name.replace(/^probe: /, '').replace(/ as .*$/, '')}: ${hand.note}), on the same tensors and timed alternating with it, ` +
             `reaches ${pct(hand.fraction ?? 0)} (${ms(hand.medianMs)} ms): ` +
             (handBound
-              ? `we are within 10% of it (${ms(row.medianMs)} ms), so the op itself, not our kernel, is the limit on this adapter.`
+              ? `we are within 10% of it (${ms(row.medianMs)} ms, ${ratioText(row, hand)}), so the op itself, not our kernel, is the limit on this adapter.`
               : atHand
-                ? `we are within 10% of it (${ms(row.medianMs)} ms).`
-                : `our kernel takes ${ms(row.medianMs)} ms, ${(row.medianMs / hand.medianMs).toFixed(2)}x that.`),
+                ? `we are within 10% of it (${ms(row.medianMs)} ms, ${ratioText(row, hand)}).`
+                : `our kernel takes ${ms(row.medianMs)} ms, ${ratioText(row, hand)}.`),
         );
       }
       if (row.name.startsWith('batch norm')) {
@@ -184,13 +199,13 @@ function movedProbeText(row: BenchRow, all: BenchRow[], dispatches: number[], wh
   const passes = all.find((p) => p.suite === row.suite && p.shape === row.shape && p.name === name);
   if (!passes) return false;
   const bound = passes.fraction ?? 0;
-  const atLimit = row.medianMs <= 1.1 * passes.medianMs;
+  const atLimit = timeRatio(row, passes) <= 1.1;
   parts.push(
     `Copies moving those streams in the same dispatches (${dispatches.join(' + ')} streams), timed alternating with it, take ` +
       `${ms(passes.medianMs)} ms (${pct(bound)} of copy on the row's count): ` +
       (atLimit
-        ? `we are within 10% of that (${ms(row.medianMs)} ms), so moving these streams in these dispatches is the limit on this adapter${why}.`
-        : `we take ${ms(row.medianMs)} ms, ${(row.medianMs / passes.medianMs).toFixed(2)}x that.`),
+        ? `we are within 10% of that (${ms(row.medianMs)} ms, ${ratioText(row, passes)}), so moving these streams in these dispatches is the limit on this adapter${why}.`
+        : `we take ${ms(row.medianMs)} ms, ${ratioText(row, passes)}.`),
   );
   return atLimit && bound < threshold;
 }

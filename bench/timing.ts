@@ -70,6 +70,18 @@ export function summarize(samplesMs: readonly number[]): Spread & { medianMs: nu
   return { medianMs: percentile(s, 0.5), minMs: s[0], p10Ms: percentile(s, 0.1), p90Ms: percentile(s, 0.9), maxMs: s[s.length - 1] };
 }
 
+/**
+ * How many times longer a call of \`a\` took than one of \`b\`, from per-run samples measured together by
+ * \`timeWorks\` (run i of each sits next to run i of the other in time): the median of the runs' ratios.
+ * A machine that drifts, or flips between speeds, slows both runs of a pair alike, where a ratio of medians
+ * can set one side's fast runs against the other's slow ones. Samples that do not pair (other lengths) give
+ * the ratio of the medians.
+ */
+export function pairedTimeRatio(a: readonly number[], b: readonly number[]): number {
+  if (a.length !== b.length || a.length === 0) return summarize(a).medianMs / summarize(b).medianMs;
+  return percentile(a.map((t, i) => t / b[i]).sort((x, y) => x - y), 0.5);
+}
+
 export function hasGpuTimestamps(): boolean {
   return runtime().ctx.features.has('timestamp-query');
 }

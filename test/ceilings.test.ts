@@ -43,4 +43,22 @@ describe('bench ceilings scaled to the run', () => {
     expect(t.valueFor('matmul', 3)).toBeCloseTo(1.25 * 5, 12);
     expect(t.summary().matmul).toEqual({ best: 9, suite: 1, checks: [5, 3, 5], multiples: [1.1, 1.25], value: 6.25 });
   });
+
+  it("anchored rows: a row's multiple of the check over the best kernel's largest multiple, from later suites only", async () => {
+    const t = new CeilingTracker();
+    let made = 0;
+    const checkWork = () => ((made += 1), { driver: { call() {}, flush() {}, settle: async () => {} }, work: 8, dispose() {} });
+    await t.register('copy', 9, 1, scripted([4, 6, 5]), [async () => 1.1, async () => 1.25], checkWork);
+    await t.register('plain', 9, 1, scripted([4, 6, 5]), [], checkWork);
+    // A row that ran at 0.9x the check's speed, pair by pair, is at 0.9 / 1.25 of the ceiling.
+    expect(t.fractionOf('copy', 0.9)).toBeCloseTo(0.72, 12);
+    expect(t.fractionOf('plain', 0.9)).toBeUndefined();
+    expect(t.fractionOf('other', 0.9)).toBeUndefined();
+    // The registering suite's own rows are the ceiling's candidates, not anchored to its check.
+    expect(t.checkWork('copy', 1)).toBeUndefined();
+    expect(t.checkWork('plain', 2)).toBeUndefined();
+    expect(made).toBe(0);
+    expect(t.checkWork('copy', 2)?.work).toBe(8);
+    expect(made).toBe(1);
+  });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { engineDriver, shaderWork, timeShader, timeWork, timeWorks } from '../bench/timing.ts';
+import { engineDriver, pairedTimeRatio, shaderWork, timeShader, timeWork, timeWorks } from '../bench/timing.ts';
 import { fromArray, memory, neg, runtime } from '../engine/index.ts';
 
 const busyWait = (ms: number) => {
@@ -102,5 +102,17 @@ describe('bench timing API', () => {
     b.dispose();
     expect(memory().live).toBe(before);
     src.dispose();
+  });
+});
+
+describe('paired time ratios', () => {
+  it('takes the median of run-by-run ratios, so runs in a slow mode on both sides cancel', () => {
+    // Runs 2-4 of a, and 3-4 of b, in a mode 2x slower: medians 2 vs 1 (2x); run by run 1.1, 1.1, 2.2, 1.1, 1.1.
+    expect(pairedTimeRatio([1.1, 2.2, 2.2, 2.2, 1.1], [1, 1, 2, 2, 1])).toBeCloseTo(1.1, 12);
+    expect(pairedTimeRatio([2, 4], [1, 1])).toBeCloseTo(3, 12);
+  });
+
+  it('falls back to the ratio of medians for samples that do not pair', () => {
+    expect(pairedTimeRatio([1.1, 2.2, 2.2, 2.2], [1, 1, 2, 2, 1])).toBeCloseTo(2.2, 12);
   });
 });

@@ -5,7 +5,7 @@ import { allocate } from '../../engine/tensor.ts';
 import { measureWithProbes, type Measurement, type Probe } from '../compare.ts';
 import type { BenchContext, BenchRow, Suite } from '../suite.ts';
 import { rowFrom } from '../suite.ts';
-import { shaderWork, timeWork, timeWorks, type Timing, type TimingOptions } from '../timing.ts';
+import { pairedTimeRatio, shaderWork, timeWork, timeWorks, type Timing, type TimingOptions } from '../timing.ts';
 
 const WG = 256;
 
@@ -68,7 +68,7 @@ function copyAnchor(best: { floats: number; vec4: boolean; per: number }, checkF
     const [a, b] = [copyWork(best.floats, best.vec4, best.per), copyWork(checkFloats)];
     try {
       const [tBest, tCheck] = await timeWorks([a.driver, b.driver], { runs });
-      return (best.floats / tBest.medianMs) / (checkFloats / tCheck.medianMs);
+      return best.floats / checkFloats / pairedTimeRatio(tBest.samplesMs, tCheck.samplesMs);
     } finally {
       a.dispose();
       b.dispose();
@@ -162,7 +162,8 @@ export const copySuite: Suite = {
     const runs = ctx.quick ? 3 : 9;
     const check = async () => (2 * floats * 4) / ((await timeCopy(floats, { runs })).medianMs * 1e6);
     const fastest = [...measured].sort((a, b) => b.value - a.value).slice(0, 2);
-    await ctx.ceilings.register(COPY_CEILING, Math.max(...rows.map((r) => r.value)), ctx.suiteIndex, check, fastest.map((m) => copyAnchor(m, floats, runs)));
+    const checkWork = () => ({ ...copyWork(floats), work: 2 * floats * 4 });
+    await ctx.ceilings.register(COPY_CEILING, Math.max(...rows.map((r) => r.value)), ctx.suiteIndex, check, fastest.map((m) => copyAnchor(m, floats, runs)), checkWork);
     return rows;
   },
 };

@@ -42,7 +42,7 @@ export const batchNormSuite: Suite = {
         const label = `${r.label}: [${shape.join(', ')}]`;
         const [x, weight, bias, dy] = [engineTensor(shape, 1), engineTensor([c], 2), engineTensor([c], 3), engineTensor(shape, 4)];
         const leaves = [x, weight, bias];
-        const opts = { warmup: 1, runs: ctx.quick ? 2 : 15 };
+        const opts = { warmup: 1, runs: ctx.quick ? 2 : 25 };
         const makeTf = (tf: TfModule) => ({
           x: tf.tensor(noise(count, 1), [r.batch, side, side, c]),
           gamma: tf.tensor(noise(c, 2)),
