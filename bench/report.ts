@@ -69,7 +69,8 @@ function targetsSection(checks: TargetCheck[]): string {
   ].join('\n');
 }
 
-function profilesSection(profiles: KernelProfile[]): string {
+function profilesSection(all: KernelProfile[]): string {
+  const profiles = all.filter((p) => !p.brief);
   if (!profiles.length) return '';
   const blocks = profiles.map((p) => {
     const cats = categorize(p);

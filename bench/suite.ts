@@ -66,6 +66,8 @@ export interface KernelProfile {
   /** Ours: JavaScript time to record one unprofiled call (ops, autograd, dispatch encoding). */
   recordMs?: number;
   kernels: { kernel: string; calls: number; totalMs: number }[];
+  /** Shown only where it explains a missed target, not in the report's profiles section. */
+  brief?: boolean;
 }
 
 export interface BenchContext {

@@ -104,7 +104,7 @@ function bestShown(all: BenchRow[], ceiling: string | null | undefined): { fract
   return best;
 }
 
-function speedupLimits(c: TargetCheck, all: BenchRow[]): string[] {
+function speedupLimits(c: TargetCheck, all: BenchRow[], profiles: KernelProfile[]): string[] {
   return c.rows
     .filter((t) => !t.met)
     .map((t) => {
@@ -116,8 +116,9 @@ function speedupLimits(c: TargetCheck, all: BenchRow[]): string[] {
       const room = need === null ? '' : t.adapterBound
         ? ` ${c.threshold}x would need ${pct(need)} of ${row.ceiling}, and ${shown}: beyond what this adapter has shown.`
         : ` ${c.threshold}x would need ${pct(need)} of ${row.ceiling} and we run at ${pct(row.fraction!)}, while ${shown}: this is our kernel, not the adapter.`;
+      const profile = profileText(row, profiles);
       return `- ${row.name} (${row.shape}): ours ${ms(row.medianMs)} ms, tfjs ${ms(row.peer!.medianMs)} ms = ${row.speedup!.warm.toFixed(2)}x; ` +
-        `tfjs runs at ${pct((row.fraction ?? 0) / row.speedup!.warm)} of ${row.ceiling}.${room}`;
+        `tfjs runs at ${pct((row.fraction ?? 0) / row.speedup!.warm)} of ${row.ceiling}.${room}${profile ? ` ${profile}` : ''}`;
     });
 }
 
@@ -179,14 +180,19 @@ function memoryLimits(c: TargetCheck, all: BenchRow[], profiles: KernelProfile[]
         const why = ' (the softmax needs its own dispatch: 7 candidates and the output fill the sum\'s 8 storage bindings)';
         if (movedProbeText(row, all, dispatches, why, c.threshold, parts)) t.adapterBound = true;
       }
-      const profile = profiles.find((p) => p.title === `${row.name} ${row.shape}`);
-      if (profile) {
-        const total = profile.kernels.reduce((s, k) => s + k.totalMs, 0);
-        const top = profile.kernels.slice(0, 3).map((k) => `${k.kernel} ${ms(k.totalMs)} ms`).join(', ');
-        parts.push(`Kernel profile (${ms(total)} ms of GPU time): ${top}.`);
-      }
+      const profile = profileText(row, profiles);
+      if (profile) parts.push(profile);
       return parts.join(' ');
     });
+}
+
+/** "Kernel profile (...)": the row's profiled call, its three costliest kernels; '' without a profile. */
+function profileText(row: BenchRow, profiles: KernelProfile[]): string {
+  const profile = profiles.find((p) => p.title === `${row.name} ${row.shape}`);
+  if (!profile) return '';
+  const total = profile.kernels.reduce((s, k) => s + k.totalMs, 0);
+  const top = profile.kernels.slice(0, 3).map((k) => `${k.kernel} ${ms(k.totalMs)} ms`).join(', ');
+  return `Kernel profile (${ms(total)} ms of GPU time, each kernel in its own pass): ${top}.`;
 }
 
 /**
@@ -210,7 +216,7 @@ function movedProbeText(row: BenchRow, all: BenchRow[], dispatches: number[], wh
   return atLimit && bound < threshold;
 }
 
-function flopLimits(c: TargetCheck, all: BenchRow[]): string[] {
+function flopLimits(c: TargetCheck, all: BenchRow[], profiles: KernelProfile[]): string[] {
   return c.rows
     .filter((t) => !t.met)
     .map((t) => {
@@ -221,7 +227,8 @@ function flopLimits(c: TargetCheck, all: BenchRow[]): string[] {
         ? ` Our matmul kernel on this pass's own GEMM shape (${mm.note}) reaches ${mm.value.toFixed(2)} GFLOP/s = ${pct(mm.fraction ?? 0)}` +
           (t.atGemmShape ? ': the conv already beats it, so what is missing is a faster kernel for GEMMs of this shape.' : '.')
         : '';
-      return `- ${row.name} (${row.shape}): ${row.value.toFixed(2)} GFLOP/s = ${pct(row.fraction!)} of the best matmul.${same}`;
+      const profile = profileText(row, profiles);
+      return `- ${row.name} (${row.shape}): ${row.value.toFixed(2)} GFLOP/s = ${pct(row.fraction!)} of the best matmul.${same}${profile ? ` ${profile}` : ''}`;
     });
 }
 
@@ -287,12 +294,12 @@ export function checkTargets(rows: BenchRow[], profiles: KernelProfile[]): Targe
   memory.limits = memoryLimits(memory, rows, profiles);
   const convs = measuredRows.filter((r) => r.suite === 'conv');
   const flops = check('pointwise and dense conv >= 80% of our best matmul GFLOP/s', 'fraction', 0.8, convs);
-  flops.limits = flopLimits(flops, rows);
+  flops.limits = flopLimits(flops, rows, profiles);
   const convPeer = check('pointwise and dense conv >= 2x tfjs-webgpu', 'speedup', 2, convs);
-  convPeer.limits = speedupLimits(convPeer, rows);
+  convPeer.limits = speedupLimits(convPeer, rows, profiles);
   const grads = measuredRows.filter((r) => r.suite === 'depthwise' || (r.suite === 'conv' && / grad [xw]$/.test(r.name)));
   const depthwise = check('depthwise k3/k5/k7 forward and all conv gradients (depthwise, pointwise, dense) >= 2x tfjs-webgpu', 'speedup', 2, grads);
-  depthwise.limits = speedupLimits(depthwise, rows);
+  depthwise.limits = speedupLimits(depthwise, rows, profiles);
   const train = check('MobileNetV2 training step >= 5x tfjs-webgpu', 'speedup', 5, measuredRows.filter((r) => r.suite === 'train'));
   train.limits = trainLimits(train, profiles);
   return [memory, flops, convPeer, depthwise, train];

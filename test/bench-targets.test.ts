@@ -17,6 +17,19 @@ function convRow(name: string, fraction: number, speedup: number, extra: Partial
   };
 }
 
+describe('bench targets: a GFLOP/s miss', () => {
+  it('names the kernels of its profiled call, when the run profiled it', () => {
+    const miss = convRow('stem grad x', 0.73, 9);
+    const profile = {
+      title: 'stem grad x s', library: 'ours', wallMs: 9, brief: true,
+      kernels: [{ kernel: 'conv2d_pointwise[ob8]', calls: 1, totalMs: 4.9 }, { kernel: 'col2im[k3x3]', calls: 1, totalMs: 1.7 }],
+    };
+    const flops = (profiles: typeof profile[]) => checkTargets([miss], profiles).find((c) => c.target.includes('80%'))!;
+    expect(flops([profile]).limits[0]).toContain('Kernel profile (6.60 ms of GPU time, each kernel in its own pass): conv2d_pointwise[ob8] 4.90 ms, col2im[k3x3] 1.70 ms.');
+    expect(flops([]).limits[0]).not.toContain('Kernel profile');
+  });
+});
+
 const peerTarget = (rows: BenchRow[]) => checkTargets(rows, []).find((c) => c.target.includes('>= 2x tfjs') && c.target.startsWith('pointwise'))!;
 
 describe('bench targets: what limits a miss against the peer', () => {

@@ -13,6 +13,7 @@ import { engineTensor, measureWithProbes, noise, regimes, withTensors, withTfjs,
 import type { TfModule } from '../peers/tfjs.ts';
 import type { BenchContext, BenchRow, Suite } from '../suite.ts';
 import { MATMUL_CEILING } from './matmul.ts';
+import { profileOurs } from '../profile.ts';
 
 export interface ConvCase {
   name: string;
@@ -155,9 +156,10 @@ async function convRows(ctx: BenchContext, suite: string, cases: ConvCase[]): Pr
                   tfjs: t ? (tf) => tfjsPass(tf, c, g, pass, t) : undefined,
                   ...(rederived.length ? { note: [winograd ? 'effective GFLOP/s: Winograd' : '', DERIVED_NOTE].filter(Boolean).join('; ') } : {}),
                   probes: [...(probe ? [probe] : []), ...rederived],
-                  opts: { warmup: 1, runs: ctx.quick ? 2 : 5, minRunMs: 20 },
+                  opts: { warmup: 1, runs: ctx.quick ? 2 : 5, minRunMs: ctx.quick ? 20 : 50 },
                 })),
               );
+              ctx.profiles.push({ ...(await profileOurs(`${c.name} ${pass} ${shape}`, () => void ours[pass]())), brief: true });
             } finally {
               probe?.dispose();
             }

@@ -106,7 +106,7 @@ export const elementwiseSuite: Suite = {
                 ours: c.ours,
                 tfjs: t ? (tf) => c.theirs(tf, t) : undefined,
                 probes: [hand],
-                opts: { runs: ctx.quick ? 5 : 10 },
+                opts: { runs: ctx.quick ? 5 : 15, warmupMs: 500 },
               })),
             );
           } finally {

@@ -39,7 +39,7 @@ export const mixedOpSuite: Suite = {
       const alpha = engineTensor([K], 99);
       const dy = engineTensor(shape, 100);
       const leaves = [...cands, alpha];
-      const opts = { warmup: 1, runs: ctx.quick ? 2 : 15 };
+      const opts = { warmup: 1, runs: ctx.quick ? 2 : 25 };
       const makeTf = (tf: TfModule) => ({
         cands: cands.map((_, j) => tf.tensor(noise(count, j + 1), [r.batch, side, side, CHANNELS])),
         alpha: tf.tensor(noise(K, 99)),
