@@ -151,7 +151,7 @@ function memoryLimits(c: TargetCheck, all: BenchRow[], profiles: KernelProfile[]
           `The least kernel for this op (${hand.name.replace(/^probe: /, '').replace(/ as .*$/, '')}: ${hand.note}), on the same tensors and timed alternating with it, ` +
             `reaches ${pct(hand.fraction ?? 0)} (${ms(hand.medianMs)} ms): ` +
             (handBound
-              ? `we are within 10% of it (${ms(row.medianMs)} ms, ${ratioText(row, hand)}), so the op itself, not our kernel, is the limit on this adapter.`
+              ? `we are within 10% of it (${ms(row.medianMs)} ms, ${ratioText(row, hand)}), so the loads and stores the op needs, not our kernel, are the limit on this adapter.`
               : atHand
                 ? `we are within 10% of it (${ms(row.medianMs)} ms, ${ratioText(row, hand)}).`
                 : `our kernel takes ${ms(row.medianMs)} ms, ${ratioText(row, hand)}.`),

@@ -4,7 +4,8 @@
 //
 // What limits it is shown by a per-kernel profile of each call: our forward is three passes (per-channel
 // partial statistics, a per-channel finalize, the element-wise apply), so it reads x twice for the one read
-// counted here; the backward likewise reads x and dy twice.
+// counted here; the backward likewise reads x and dy twice. Rows on the one-invocation-a-channel path (few elements a
+// channel) are also timed against the least kernels with that access (norm-probe.ts).
 import { backward, batchNorm2d } from '../../engine/index.ts';
 import { clearGrads, engineTensor, noise, regimes, withTensors, withTfjs } from '../compare.ts';
 import type { TfModule } from '../peers/tfjs.ts';
@@ -13,6 +14,7 @@ import { profileOurs } from '../profile.ts';
 import { COPY_CEILING, measureWithCopy } from './copy.ts';
 import { tuning } from '../../engine/tuning.ts';
 import { BN_CHANNEL_MAX } from '../../kernels/batchnorm-channel.ts';
+import { leastChannelProbe } from './norm-probe.ts';
 
 /** [channels, 1/scale of the regime's side]: an early wide map and a late many-channel one. */
 const CASES: [number, number][] = [
@@ -64,22 +66,32 @@ export const batchNormSuite: Suite = {
             const perChannel = tuning() !== 'gpu' && count / c <= BN_CHANNEL_MAX;
             const streams = perChannel ? [[3], [3, 5]] : [[1, 2], [1, 2, 2, 3]];
             const moved = (i: number) => streams[i].map((k) => k * count * 4);
-            rows.push(
-              ...(await measureWithCopy(ctx, {
-                suite: 'batchnorm', name: 'batch norm fwd', shape: label, work: 2 * count * 4, unit: 'GB/s', ceiling: COPY_CEILING,
-                ours: forward,
-                tfjs: t ? (tf) => tfjsBatchNorm(tf, t.x, t.gamma, t.beta) : undefined,
-                opts,
-              }, moved(0))),
-            );
-            rows.push(
-              ...(await measureWithCopy(ctx, {
-                suite: 'batchnorm', name: 'batch norm fwd+bwd', shape: label, work: 5 * count * 4, unit: 'GB/s', ceiling: COPY_CEILING,
-                ours: forwardBackward,
-                tfjs: t ? (tf) => tf.grads((a, g, b) => tfjsBatchNorm(tf, a, g, b))([t.x, t.gamma, t.beta], t.dy) : undefined,
-                opts,
-              }, moved(1))),
-            );
+            // On the one-invocation-a-channel path, also the least kernels with its access (bench/suites/norm-probe.ts).
+            const least = (name: string, withDy: boolean, work: number) => (perChannel ? [leastChannelProbe(name, x, withDy ? dy : null, work)] : []);
+            const fwdLeast = least('batch norm fwd', false, 2 * count * 4);
+            const bwdLeast = least('batch norm fwd+bwd', true, 5 * count * 4);
+            try {
+              rows.push(
+                ...(await measureWithCopy(ctx, {
+                  suite: 'batchnorm', name: 'batch norm fwd', shape: label, work: 2 * count * 4, unit: 'GB/s', ceiling: COPY_CEILING,
+                  ours: forward,
+                  tfjs: t ? (tf) => tfjsBatchNorm(tf, t.x, t.gamma, t.beta) : undefined,
+                  probes: fwdLeast,
+                  opts,
+                }, moved(0))),
+              );
+              rows.push(
+                ...(await measureWithCopy(ctx, {
+                  suite: 'batchnorm', name: 'batch norm fwd+bwd', shape: label, work: 5 * count * 4, unit: 'GB/s', ceiling: COPY_CEILING,
+                  ours: forwardBackward,
+                  tfjs: t ? (tf) => tf.grads((a, g, b) => tfjsBatchNorm(tf, a, g, b))([t.x, t.gamma, t.beta], t.dy) : undefined,
+                  probes: bwdLeast,
+                  opts,
+                }, moved(1))),
+              );
+            } finally {
+              for (const p of [...fwdLeast, ...bwdLeast]) p.dispose();
+            }
             ctx.profiles.push(await profileOurs(`batch norm fwd ${label}`, forward));
             ctx.profiles.push(await profileOurs(`batch norm fwd+bwd ${label}`, forwardBackward));
           }),
