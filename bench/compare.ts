@@ -94,7 +94,12 @@ export async function measureWithProbes(ctx: BenchContext, m: Measurement): Prom
   const theirs = theirsDriver.length ? timings[1] : undefined;
   const checkTiming = check ? timings.at(-1)! : undefined;
   const anchor = (t: Timing, work: number, ceiling: string | undefined, r: BenchRow) => {
-    if (check && checkTiming && ceiling === m.ceiling) r.checkMultiple = work / check.work / pairedTimeRatio(t.samplesMs, checkTiming.samplesMs);
+    if (check && checkTiming && ceiling === m.ceiling) {
+      r.checkMultiple = work / check.work / pairedTimeRatio(t.samplesMs, checkTiming.samplesMs);
+      if (t.samplesMs.length === checkTiming.samplesMs.length) {
+        r.checkMultipleRuns = t.samplesMs.map((ms, i) => work / check.work / (ms / checkTiming.samplesMs[i]));
+      }
+    }
     return r;
   };
   const row = anchor(timing, m.work, m.ceiling, rowFrom(timing, m));
@@ -106,6 +111,7 @@ export async function measureWithProbes(ctx: BenchContext, m: Measurement): Prom
       medianMs: theirs.medianMs,
       spread: { minMs: theirs.minMs, p10Ms: theirs.p10Ms, p90Ms: theirs.p90Ms, maxMs: theirs.maxMs },
       runs: theirs.runs,
+      samplesMs: theirs.samplesMs,
       callsPerRun: theirs.callsPerRun,
     };
     row.speedup = { cold: theirs.coldMs / timing.coldMs, warm: theirs.medianMs / timing.medianMs };

@@ -90,6 +90,7 @@ async function main(): Promise<void> {
       const ceiling = anchored ? r.value / anchored : r.ceiling ? ctx.ceilings.valueFor(r.ceiling, suiteOf.get(r)!) : undefined;
       r.ceilingValue = ceiling;
       r.fraction = ceiling ? r.value / ceiling : null;
+      if (anchored && r.checkMultipleRuns) r.fractionRuns = r.checkMultipleRuns.map((m) => ctx.ceilings.fractionOf(r.ceiling!, m)!);
     }
     return {
       machine,

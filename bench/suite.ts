@@ -16,6 +16,8 @@ export interface PeerTiming {
   spread: Spread;
   runs: number;
   callsPerRun: number;
+  /** Per-call time of each warm run, in run order (alternating with ours: run i of each side by side). */
+  samplesMs?: number[];
 }
 
 export interface BenchRow {
@@ -46,6 +48,10 @@ export interface BenchRow {
   ceilingValue?: number;
   /** The row's speed as a multiple of its ceiling's check kernel, timed alternating with it, run by run. */
   checkMultiple?: number;
+  /** That multiple in each run (the median of these is \`checkMultiple\`). */
+  checkMultipleRuns?: number[];
+  /** The fraction in each run, where the row is anchored (\`checkMultipleRuns\` over the best kernel's multiple). */
+  fractionRuns?: number[];
   note?: string;
   /**
    * The GFLOP/s count the direct algorithm's multiply-adds while the kernel does fewer (Winograd): a speed

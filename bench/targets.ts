@@ -31,6 +31,8 @@ export interface TargetRow {
   row: BenchRow;
   measured: number;
   met: boolean;
+  /** The lowest and highest value over the row's runs (per-run fractions or speed-ups), where it has them. */
+  runRange?: [number, number];
   /** A GFLOP/s miss that runs at or above our matmul on the same pass's own GEMM shape. */
   atGemmShape?: boolean;
   /**
@@ -72,9 +74,19 @@ const ratioText = (row: BenchRow, probe: BenchRow) =>
 const pct = (v: number) => `${(100 * v).toFixed(0)}%`;
 const ms = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
 
+/** A row's target value in each of its runs: its anchored fractions, or tfjs's time over ours run by run. */
+function perRun(r: BenchRow, kind: TargetCheck['kind']): number[] | undefined {
+  if (kind === 'fraction') return r.fractionRuns;
+  const [ours, theirs] = [r.samplesMs, r.peer?.samplesMs];
+  return ours && theirs && ours.length === theirs.length ? ours.map((t, i) => theirs[i] / t) : undefined;
+}
+
 function check(target: string, kind: TargetCheck['kind'], threshold: number, rows: BenchRow[]): TargetCheck {
   const measured = (r: BenchRow) => (kind === 'fraction' ? r.fraction : r.speedup?.warm) ?? NaN;
-  const checked = rows.filter((r) => Number.isFinite(measured(r))).map((row) => ({ row, measured: measured(row), met: measured(row) >= threshold }));
+  const checked = rows.filter((r) => Number.isFinite(measured(r))).map((row): TargetRow => {
+    const runs = perRun(row, kind);
+    return { row, measured: measured(row), met: measured(row) >= threshold, ...(runs?.length ? { runRange: [Math.min(...runs), Math.max(...runs)] } : {}) };
+  });
   return { target, kind, threshold, rows: checked, limits: [] };
 }
 

@@ -17,6 +17,19 @@ function convRow(name: string, fraction: number, speedup: number, extra: Partial
   };
 }
 
+describe('bench targets: the spread over a row\'s runs', () => {
+  it('gives the lowest and highest run: anchored fractions, and tfjs over ours run by run', () => {
+    const row = convRow('pointwise fwd', 0.78, 2.5, { samplesMs: [10, 12, 8], fractionRuns: [0.7, 0.78, 0.91] });
+    row.peer!.samplesMs = [30, 24, 24];
+    const [flops, peer] = checkTargets([row], []).filter((c) => c.target.startsWith('pointwise'));
+    expect(flops.rows[0].runRange).toEqual([0.7, 0.91]);
+    expect(peer.rows[0].runRange).toEqual([2, 3]);
+    const unpaired = convRow('pointwise fwd', 0.78, 2.5, { samplesMs: [10, 12] });
+    unpaired.peer!.samplesMs = [30, 24, 24];
+    expect(checkTargets([unpaired], []).filter((c) => c.target.startsWith('pointwise')).map((c) => c.rows[0].runRange)).toEqual([undefined, undefined]);
+  });
+});
+
 describe('bench targets: a GFLOP/s miss', () => {
   it('names the kernels of its profiled call, when the run profiled it', () => {
     const miss = convRow('stem grad x', 0.73, 9);
