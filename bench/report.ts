@@ -45,19 +45,25 @@ function targetsSection(checks: TargetCheck[]): string {
     const met = c.rows.filter((t) => t.met).length;
     const worst = c.rows.reduce((w, t) => (t.measured < w.measured ? t : w), c.rows[0]);
     const bound = c.rows.filter((t) => t.adapterBound).length;
+    const beyond = c.rows.filter((t) => t.limitBelowTarget).length;
     const gemm = c.rows.filter((t) => t.atGemmShape).length;
     const status = !c.rows.length
       ? 'not measured'
       : met === c.rows.length
         ? '**met**'
         : `**not met** (${c.rows.length - met} of ${c.rows.length} below${bound ? `; ${bound} of them at a limit of the adapter measured in this run` : ''}` +
+          `${beyond ? `; ${beyond} more where the adapter's limit measured in this run is itself below the target` : ''}` +
           `${gemm ? `; ${gemm} of them at or above our matmul on their own GEMM shape` : ''})`;
     const worstText = worst ? `${show(c, worst.measured)} (${worst.row.name}, ${worst.row.shape.split(':')[0]})` : '';
     return `| ${c.target} | ${met} / ${c.rows.length} | ${worstText} | ${status} |`;
   });
   const details = checks.map((c) => {
+    const label = (t: TargetRow) =>
+      t.met ? 'met' : t.adapterBound ? 'not met: adapter limit' : t.limitBelowTarget
+        ? `not met: adapter limit ${show(c, t.limitBelowTarget.value)}, ours ${t.limitBelowTarget.ratio.toFixed(2)}x its time`
+        : 'not met';
     const range = (t: TargetRow) => (t.runRange ? `${show(c, t.runRange[0])} - ${show(c, t.runRange[1])}` : '');
-    const rows = c.rows.map((t) => `| ${t.row.name} | ${t.row.shape} | ${show(c, t.measured)} | ${range(t)} | ${t.met ? 'met' : t.adapterBound ? 'not met: adapter limit' : 'not met'} |`);
+    const rows = c.rows.map((t) => `| ${t.row.name} | ${t.row.shape} | ${show(c, t.measured)} | ${range(t)} | ${label(t)} |`);
     const limits = c.limits.length ? `\nWhat limits the misses (measured in this run):\n\n${c.limits.join('\n')}\n` : '';
     return `### ${c.target}\n\n| row | shape | measured | lowest - highest run | |\n|---|---|---:|---:|---|\n${rows.join('\n')}\n${limits}`;
   });

@@ -36,6 +36,12 @@ export interface TargetRow {
   /** A GFLOP/s miss that runs at or above our matmul on the same pass's own GEMM shape. */
   atGemmShape?: boolean;
   /**
+   * A miss that is not \`adapterBound\` (we run more than 10% behind the limit probes), though the fastest of
+   * them still misses the target: the target is beyond this adapter for this work either way. The probe's
+   * value and our time as a multiple of its.
+   */
+  limitBelowTarget?: { value: number; ratio: number };
+  /**
    * A miss whose limit this run measured on the adapter itself: the copy kernel moving the same bytes stays
    * below the target, or the peer already runs so close to our ceiling that the speed-up would need more
    * than 100% of it. Misses without it are ours to fix.
@@ -154,8 +160,11 @@ function memoryLimits(c: TargetCheck, all: BenchRow[], profiles: KernelProfile[]
               : `; we reach ${pct(row.fraction! / reach)} of that copy.`),
         );
       }
+      // The probes that time what this work costs at best on the adapter (the least kernel, copies in our dispatches).
+      const limits: { value: number; ratio: number }[] = [];
       const hand = all.find((p) => p.suite === row.suite && p.shape === row.shape && p.name.startsWith('probe: hand-written') && p.name.endsWith(` as ${row.name}`));
       if (hand) {
+        limits.push({ value: hand.fraction ?? 0, ratio: timeRatio(row, hand) });
         const atHand = timeRatio(row, hand) <= 1.1;
         const handBound = atHand && (hand.fraction ?? 0) < c.threshold;
         if (handBound) t.adapterBound = true;
@@ -179,7 +188,11 @@ function memoryLimits(c: TargetCheck, all: BenchRow[], profiles: KernelProfile[]
         );
         const profile = profiles.find((p) => p.title === `${row.name} ${row.shape}`);
         const why = ': batch statistics are known only after a pass over every element, so each tensor is read twice';
-        if (profile && movedProbeText(row, all, batchNormDispatchStreams(profile.kernels), why, c.threshold, parts)) t.adapterBound = true;
+        const limit = profile && movedProbeText(row, all, batchNormDispatchStreams(profile.kernels), why, c.threshold, parts);
+        if (limit) {
+          limits.push(limit);
+          if (limit.adapterBound) t.adapterBound = true;
+        }
       }
       if (row.name.startsWith('mixed op K=7')) {
         const dispatches = row.name.includes('bwd') ? MIXED_OP_MOVED.fwdBwd : MIXED_OP_MOVED.fwd;
@@ -190,7 +203,19 @@ function memoryLimits(c: TargetCheck, all: BenchRow[], profiles: KernelProfile[]
             (streams > counted ? ' (dy read once per chunk).' : '.'),
         );
         const why = ' (the softmax needs its own dispatch: 7 candidates and the output fill the sum\'s 8 storage bindings)';
-        if (movedProbeText(row, all, dispatches, why, c.threshold, parts)) t.adapterBound = true;
+        const limit = movedProbeText(row, all, dispatches, why, c.threshold, parts);
+        if (limit) {
+          limits.push(limit);
+          if (limit.adapterBound) t.adapterBound = true;
+        }
+      }
+      const fastest = limits.reduce<{ value: number; ratio: number } | null>((f, l) => (!f || l.value > f.value ? l : f), null);
+      if (!t.adapterBound && fastest && fastest.value < c.threshold) {
+        t.limitBelowTarget = fastest;
+        parts.push(
+          `${limits.length > 1 ? `The fastest of these limit probes reaches ${pct(fastest.value)}` : `That limit probe reaches ${pct(fastest.value)}`}, ` +
+            `below ${pct(c.threshold)}: the target is beyond this adapter for this work, and our kernel takes ${fastest.ratio.toFixed(2)}x that probe's time run by run.`,
+        );
       }
       const profile = profileText(row, profiles);
       if (profile) parts.push(profile);
@@ -209,13 +234,16 @@ function profileText(row: BenchRow, profiles: KernelProfile[]): string {
 
 /**
  * The sentence on a row's "copy of the bytes moved" probe (copies moving each of our dispatches' streams,
- * in as many dispatches, timed alternating with the row), pushed to `parts`. True when the row is within
- * 10% of that probe and the probe itself misses the threshold: the limit is the adapter's, for this work.
+ * in as many dispatches, timed alternating with the row), pushed to `parts`; null without the probe. Its
+ * \`adapterBound\` when the row is within 10% of that probe and the probe itself misses the threshold: the limit
+ * is the adapter's, for this work.
  */
-function movedProbeText(row: BenchRow, all: BenchRow[], dispatches: number[], why: string, threshold: number, parts: string[]): boolean {
+function movedProbeText(
+  row: BenchRow, all: BenchRow[], dispatches: number[], why: string, threshold: number, parts: string[],
+): { adapterBound: boolean; value: number; ratio: number } | null {
   const name = `probe: copy of the bytes moved, in ${dispatches.length} dispatches as ${row.name}`;
   const passes = all.find((p) => p.suite === row.suite && p.shape === row.shape && p.name === name);
-  if (!passes) return false;
+  if (!passes) return null;
   const bound = passes.fraction ?? 0;
   const atLimit = timeRatio(row, passes) <= 1.1;
   parts.push(
@@ -225,7 +253,7 @@ function movedProbeText(row: BenchRow, all: BenchRow[], dispatches: number[], wh
         ? `we are within 10% of that (${ms(row.medianMs)} ms, ${ratioText(row, passes)}), so moving these streams in these dispatches is the limit on this adapter${why}.`
         : `we take ${ms(row.medianMs)} ms, ${ratioText(row, passes)}.`),
   );
-  return atLimit && bound < threshold;
+  return { adapterBound: atLimit && bound < threshold, value: bound, ratio: timeRatio(row, passes) };
 }
 
 function flopLimits(c: TargetCheck, all: BenchRow[], profiles: KernelProfile[]): string[] {

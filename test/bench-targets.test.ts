@@ -99,6 +99,11 @@ describe('bench targets: what limits a memory-bound miss', () => {
     const c = memory([far, copy, slow]);
     expect(c.rows[0].adapterBound).toBe(false);
     expect(c.limits[0]).toContain('1.25x its median time');
+    // The least kernel still misses the target: the target is beyond the adapter, though we are 25% behind it.
+    expect(c.rows[0].limitBelowTarget?.value).toBeCloseTo(0.69, 12);
+    expect(c.rows[0].limitBelowTarget?.ratio).toBeCloseTo(0.69 / 0.55, 12);
+    expect(c.limits[0]).toContain('the target is beyond this adapter for this work');
+    expect(memory([miss, copy, fast]).rows[0].limitBelowTarget).toBeUndefined();
   });
 
   it('compares alternated runs run by run, so a slow stretch in some of our runs is not read as our kernel', () => {
